@@ -43,13 +43,15 @@ def invalidate_cache_if_package_changed(build_dir: Path) -> None:
     stamp.write_text(want)
 
 
-def build(root: Path = ROOT, out: Path | None = None, quiet: bool = False) -> tuple[int, str]:
+def build(root: Path = ROOT, out: Path | None = None, quiet: bool = False, toc: Path | None = None) -> tuple[int, str]:
     """Run jupyter-book on `root`; return (exit code, combined log). `out` is the build dir (default _build)."""
     invalidate_cache_if_package_changed(out or root / "_build")
     cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "--warningiserror", "--nitpick",
            "--keep-going", "--builder", "html"]
     if out is not None:
         cmd += ["--path-output", str(out)]
+    if toc is not None:
+        cmd += ["--toc", str(toc)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root)
     lines = []
     assert proc.stdout is not None
@@ -71,9 +73,11 @@ def failures(log: str) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, default=None, help="build directory (default: _build)")
+    ap.add_argument("--toc", type=Path, default=None, help="another table of contents (default: _toc.yml), to "
+                    "build a subset of the pages while writing them")
     args = ap.parse_args()
     t0 = time.time()
-    code, log = build(out=args.out)
+    code, log = build(out=args.out, toc=args.toc)
     dt = time.time() - t0
     bad = failures(log)
     if code != 0 or bad:
