@@ -45,3 +45,21 @@ def built_site(tmp_path_factory) -> Path:
     bad = failures(log)
     assert code == 0 and not bad, "the site did not build cleanly:\n" + "\n".join(bad[:30]) + "\n" + log[-3000:]
     return out / "html"
+
+
+# --- time per stage (test file), printed at the end of every run so CI shows where its minutes go ---
+_STAGE_TIMES: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    stage = report.nodeid.split("::", 1)[0]
+    _STAGE_TIMES[stage] = _STAGE_TIMES.get(stage, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _STAGE_TIMES:
+        return
+    terminalreporter.section("time per stage (test file)")
+    for stage, secs in sorted(_STAGE_TIMES.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{secs:8.1f} s  {stage}")
+    terminalreporter.write_line(f"{sum(_STAGE_TIMES.values()):8.1f} s  total")
