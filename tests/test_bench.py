@@ -1,4 +1,4 @@
-"""Tests for week7.bench: timing with warm-up, repeats and device synchronisation; peak memory on CPU (and CUDA)."""
+"""Tests for week7.bench: timing with warm-up, repeats and device sync; peak memory on CPU (and CUDA)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,8 @@ def test_cpu_peak_memory_ignores_tensors_that_existed_before():
 
 def test_compare_interleaves_and_reports_ratios():
     order = []
-    table = bench.compare({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, repeats=3, warmup=0)
+    fns = {"a": lambda: order.append("a"), "b": lambda: order.append("b")}
+    table = bench.compare(fns, repeats=3, warmup=0)
     assert order == ["a", "b"] * 3, "candidates must run round-robin so that drift hits them equally"
     assert list(table.name) == ["a", "b"]
     assert table.ratio.iloc[0] == pytest.approx(1.0)

@@ -2,17 +2,18 @@
 
 Three rules every measurement in the course follows, and that this module enforces:
 
-1. **Synchronise the device.** CUDA kernels run asynchronously: a clock read right after a call measures the
-   launch, not the work. :func:`time_fn` synchronises before starting and before stopping the clock.
-2. **Warm up, then repeat.** The first call pays for lazy initialisation, kernel selection, compilation and cold
-   caches. :func:`time_fn` discards ``warmup`` calls and reports the median of ``repeats`` timed calls.
-3. **Compare side by side.** Absolute times on a shared machine are noisy; ratios measured in the same process,
-   interleaved, are not. :func:`compare` runs the candidates round-robin and reports each one's ratio to the first.
+1. **Synchronise the device.** CUDA kernels run asynchronously: a clock read right after a call measures
+   the launch, not the work. :func:`time_fn` synchronises before starting and before stopping the clock.
+2. **Warm up, then repeat.** The first call pays for lazy initialisation, kernel selection, compilation and
+   cold caches. :func:`time_fn` discards ``warmup`` calls and reports the median of ``repeats`` timed calls.
+3. **Compare side by side.** Absolute times on a shared machine are noisy; ratios measured in the same
+   process, interleaved, are not. :func:`compare` runs the candidates round-robin and reports each one's
+   ratio to the first.
 
-:func:`peak_memory` reports the peak of the bytes that torch allocates during one call, above what was allocated
-when the call started: on CUDA from the caching allocator's statistics, on CPU from the memory events of
-``torch.profiler`` (the CPU allocator keeps no peak statistic of its own). Memory allocated outside torch (numpy,
-Python objects) is not counted.
+:func:`peak_memory` reports the peak of the bytes that torch allocates during one call, above what was
+allocated when the call started: on CUDA from the caching allocator's statistics, on CPU from the memory
+events of ``torch.profiler`` (the CPU allocator keeps no peak statistic of its own). Memory allocated outside
+torch (numpy, Python objects) is not counted.
 
 Usage::
 
@@ -41,7 +42,7 @@ __all__ = ["Timing", "synchronize", "time_fn", "peak_memory", "compare", "format
 
 # --------------------------------------------------------------------------------------------------- devices
 def resolve_device(device: str | torch.device | None = None, args: Iterable[Any] = ()) -> torch.device:
-    """The device to measure on: ``device`` if given, else the device of the first tensor in ``args``, else CPU."""
+    """The device to measure on: ``device`` if given, else that of the first tensor in ``args``, else CPU."""
     if device is not None:
         try:
             return torch.device(device)
@@ -127,9 +128,9 @@ def time_fn(fn: Callable, *args, repeats: int = 5, warmup: int = 1, device: str 
             label: str = "", **kwargs) -> Timing:
     """Time ``fn(*args, **kwargs)``: ``warmup`` untimed calls, then ``repeats`` timed ones.
 
-    The device (given, or that of the first tensor argument) is synchronised before each clock start and before
-    each clock stop, so asynchronous GPU work is counted. Returns a :class:`Timing`; ``timing.median`` is the
-    number to report.
+    The device (given, or that of the first tensor argument) is synchronised before each clock start and
+    before each clock stop, so asynchronous GPU work is counted. Returns a :class:`Timing`;
+    ``timing.median`` is the number to report.
     """
     _check_callable(fn)
     _check_counts(repeats, warmup)
@@ -149,10 +150,10 @@ def time_fn(fn: Callable, *args, repeats: int = 5, warmup: int = 1, device: str 
 # ---------------------------------------------------------------------------------------------------- memory
 @contextlib.contextmanager
 def _quiet_stderr():
-    """Silence the C++ profiler's start/stop lines written straight to file descriptor 2 (not Python errors)."""
+    """Silence the C++ profiler's start/stop lines, written straight to file descriptor 2."""
     try:
         fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # pragma: no cover - stderr replaced by an object without fd
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - stderr without a fd
         fd = 2
     try:
         sys.stderr.flush()
@@ -187,7 +188,7 @@ def _cpu_peak(fn: Callable, args, kwargs) -> int:
 
 
 def peak_memory(fn: Callable, *args, device: str | torch.device | None = None, **kwargs) -> int:
-    """Peak bytes that torch allocates while running ``fn(*args, **kwargs)`` once, above the level at the start.
+    """Peak bytes that torch allocates while running ``fn(*args, **kwargs)`` once, above the starting level.
 
     CUDA: ``torch.cuda.max_memory_allocated`` after resetting the peak statistic. CPU: the running sum of the
     allocation and free events recorded by ``torch.profiler`` (``profile_memory=True``); the first call in a
@@ -221,7 +222,7 @@ def compare(fns: Mapping[str, Callable], *args, repeats: int = 5, warmup: int = 
     import pandas as pd
 
     if not isinstance(fns, Mapping) or not fns:
-        raise ValueError("fns must be a non-empty dict {name: callable}, for example {'dense': f, 'sparse': g}")
+        raise ValueError("fns must be a non-empty dict {name: callable}, e.g. {'dense': f, 'sparse': g}")
     for name, fn in fns.items():
         _check_callable(fn, f"fns[{name!r}]")
     _check_counts(repeats, warmup)
