@@ -1,0 +1,200 @@
+"""The grading pipeline: one template gradebook per assignment, then each submission graded by real nbgrader
+autograde in a course root of its own (a copy of the template gradebook), in a pool of worker processes.
+
+Workers import nbgrader once and call its converters in-process, so a submission costs its notebook's run time
+plus about a second, not the 4-7 s of an `nbgrader` command. Because every submission has its own course root,
+workers never share a gradebook; the parent merges results (see workspace.py for the instructor gradebook).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import nbformat
+
+from .settings import Settings
+
+
+@dataclass
+class Result:
+    """One student's autograded result for one assignment.
+
+    total / max_total count autograded points only (manually graded answers are excluded); by_grade_id maps each
+    autograded cell's grade id to (score, max points). status: "graded", "flagged" (graded, but the submission was
+    damaged or hostile: see flags) or "failed" (could not be graded: see flags).
+    """
+
+    student: str
+    assignment: str
+    total: float = 0.0
+    max_total: float = 0.0
+    by_grade_id: dict[str, tuple[float, float]] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    status: str = "graded"
+    seconds: float = 0.0
+    autograded_dir: str | None = None  # where the executed notebooks were kept (when asked for)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["by_grade_id"] = {k: list(v) for k, v in self.by_grade_id.items()}
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Result":
+        d = dict(d)
+        d["by_grade_id"] = {k: (float(v[0]), float(v[1])) for k, v in d.get("by_grade_id", {}).items()}
+        return cls(**d)
+
+
+@dataclass
+class Template:
+    """What every grading job needs to know about an assignment, computed once in the parent."""
+
+    assignment: str
+    source_parent: str  # the folder holding <assignment>/ source notebooks
+    db: str  # template gradebook (holds the assignment after generate_assignment)
+    releases: dict[str, dict]  # notebook id -> released notebook (as a dict)
+    autograded: dict[str, tuple[str, float]]  # grade id -> (notebook id, points) of autograded test cells
+
+
+def autograded_cells(source_dir: Path) -> dict[str, tuple[str, float]]:
+    """grade id -> (notebook id, points) for every autograded cell (a graded code cell that is not an answer)."""
+    out: dict[str, tuple[str, float]] = {}
+    for path in sorted(source_dir.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for c in nb.cells:
+            m = c.get("metadata", {}).get("nbgrader", {})
+            if m.get("grade") and not m.get("solution") and c.cell_type == "code":
+                out[m["grade_id"]] = (path.stem, float(m.get("points", 0)))
+    return out
+
+
+def make_template(assignment: str, source_parent: Path, work: Path, settings: Settings) -> Template:
+    from .nbg import generate_release
+
+    release = generate_release(Path(source_parent), assignment, work, settings)
+    releases = {p.stem: json.loads(p.read_text()) for p in sorted(release.glob("*.ipynb"))}
+    return Template(assignment=assignment, source_parent=str(Path(source_parent).resolve()),
+                    db=str(work / "gradebook.db"), releases=releases,
+                    autograded=autograded_cells(Path(source_parent) / assignment))
+
+
+def _zero(tpl: Template, student: str, flags: list[str], status: str) -> Result:
+    by = {gid: (0.0, pts) for gid, (_, pts) in tpl.autograded.items()}
+    return Result(student=student, assignment=tpl.assignment, total=0.0, max_total=sum(p for _, p in by.values()),
+                  by_grade_id=by, flags=flags, status=status)
+
+
+def grade_one(tpl: Template, student: str, submission: str, settings: Settings, keep: str | None = None) -> Result:
+    """Grade one submission (a notebook or a folder) with nbgrader autograde in a private course root.
+
+    Never raises for a bad submission: returns a Result with status "failed" or "flagged" and the reasons.
+    `keep`: a folder to copy the autograded notebooks into (the instructor's autograded/<student>/<assignment>/).
+    """
+    from nbgrader.api import Gradebook
+
+    from .integrity import prepare
+    from .nbg import autograde
+
+    t0 = time.monotonic()
+    releases = {k: nbformat.from_dict(v) for k, v in tpl.releases.items()}
+    try:
+        prep = prepare(Path(submission), releases)
+    except Exception as e:  # noqa: BLE001
+        return _zero(tpl, student, [f"could not read the submission: {type(e).__name__}: {e}"], "failed")
+    flags = list(prep.flags)
+    if not prep.notebooks:
+        res = _zero(tpl, student, flags, "failed")
+        res.seconds = time.monotonic() - t0
+        return res
+    with tempfile.TemporaryDirectory(prefix="w7grade-") as tmp:
+        work = Path(tmp)
+        (work / "source").symlink_to(tpl.source_parent, target_is_directory=True)
+        shutil.copy2(tpl.db, work / "gradebook.db")
+        sub_dir = work / "submitted" / student / tpl.assignment
+        sub_dir.mkdir(parents=True)
+        for nb_id, nb in prep.notebooks.items():
+            nbformat.write(nb, sub_dir / f"{nb_id}.ipynb")
+        ts = Path(submission) / "timestamp.txt" if Path(submission).is_dir() else None
+        if ts is not None and ts.is_file():
+            shutil.copy2(ts, sub_dir / "timestamp.txt")
+        try:
+            autograde(work, tpl.assignment, student, settings)
+        except BaseException as e:  # noqa: BLE001 - nbgrader raises NbGraderException and others
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            res = _zero(tpl, student, flags + [f"nbgrader autograde failed: {type(e).__name__}: {e}"], "failed")
+            res.seconds = time.monotonic() - t0
+            return res
+        by: dict[str, tuple[float, float]] = {}
+        with Gradebook("sqlite:///" + str(work / "gradebook.db"), settings.course_id) as gb:
+            sub = gb.find_submission(tpl.assignment, student)
+            for snb in sub.notebooks:
+                for g in snb.grades:
+                    if g.name in tpl.autograded:
+                        score = g.auto_score if g.auto_score is not None else 0.0
+                        by[g.name] = (float(score), float(g.max_score))
+        flags += _execution_flags(work / "autograded" / student / tpl.assignment)
+        for gid, (_, pts) in tpl.autograded.items():
+            by.setdefault(gid, (0.0, pts))
+        if keep:
+            from .nbg import replace_tree
+            Path(keep).parent.mkdir(parents=True, exist_ok=True)
+            replace_tree(work / "autograded" / student / tpl.assignment, Path(keep))
+    total = sum(s for s, _ in by.values())
+    res = Result(student=student, assignment=tpl.assignment, total=total,
+                 max_total=sum(m for _, m in by.values()), by_grade_id=by, flags=flags,
+                 status="flagged" if flags else "graded", seconds=time.monotonic() - t0,
+                 autograded_dir=keep)
+    return res
+
+
+def _execution_flags(folder: Path) -> list[str]:
+    """Flags the executor left in the autograded notebooks' metadata (tampering, limits hit)."""
+    flags: list[str] = []
+    for p in sorted(folder.glob("*.ipynb")):
+        try:
+            nb = json.loads(p.read_text())
+        except Exception:  # noqa: BLE001
+            continue
+        flags += [f"{p.stem}: {f}" for f in nb.get("metadata", {}).get("autograder", {}).get("flags", [])]
+    return flags
+
+
+def _worker_init() -> None:
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    import nbgrader.converters  # noqa: F401 - pay the import once per worker
+
+
+def run_batch(tpl: Template, jobs: Iterable[tuple[str, str, str | None]], settings: Settings, *, workers: int = 2,
+              on_result: Callable[[Result], None] | None = None) -> dict[str, Result]:
+    """Grade (student, submission, keep_dir) jobs in `workers` processes; call on_result as each finishes."""
+    jobs = list(jobs)
+    results: dict[str, Result] = {}
+    if not jobs:
+        return results
+    workers = max(1, min(workers, len(jobs)))
+    ctx = mp.get_context("fork")  # workers inherit imported nbgrader; no __main__ re-import
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+        futs = {pool.submit(grade_one, tpl, s, sub, settings, keep): s for s, sub, keep in jobs}
+        for fut in as_completed(futs):
+            student = futs[fut]
+            try:
+                res = fut.result()
+            except Exception as e:  # noqa: BLE001 - a worker died: that submission fails, the batch goes on
+                res = _zero(tpl, student, [f"grading process failed: {type(e).__name__}: {e}",
+                                           traceback.format_exc(limit=2)], "failed")
+            results[student] = res
+            if on_result:
+                on_result(res)
+    return results
