@@ -105,8 +105,8 @@ class Allocation:
 def kaplan_optimal(flops) -> Allocation:
     """Kaplan et al. 2020 (section 6.1, Fig. 14): N_opt = 1.3e9 (C_min / PF-day)^0.73, and D = C / 6N.
 
-    N here counts non-embedding parameters; the paper fitted this for budgets of about 1e-8 to 1e1 PF-days and it is
-    an extrapolation beyond that.
+    N here counts non-embedding parameters; the paper fitted it on models of up to about 1.5e9 parameters, so large
+    budgets are an extrapolation.
     """
     c = float(_positive("flops", flops))
     n = KAPLAN["n_opt_coef"] * (c / PF_DAY) ** KAPLAN["n_opt_exp"]
