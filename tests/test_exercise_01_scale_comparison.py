@@ -1,0 +1,109 @@
+"""Exercise 01, scale comparison: graded with real nbgrader, fixtures in sync, contracts not importable from week7.
+
+The grading test (`check_assignment`) proves what EXERCISES.md asks: the solution scores full marks within its time
+budget, the student version scores 0, each wrong submission in tests/fixtures/01-scale-comparison loses exactly
+the parts it breaks, and the committed student version is what nbgrader generates now.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "01-scale-comparison"
+SOLUTION = ROOT / "solutions" / ASSIGNMENT / "scale_comparison.ipynb"
+FIXTURES = ROOT / "tests" / "fixtures" / ASSIGNMENT
+
+
+def _cells(nb_path: Path) -> dict[str, str]:
+    nb = nbformat.read(nb_path, as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get(
+        "grade_id")}
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+def test_grading_solution_release_and_fixtures(artifacts):
+    """Solution full marks within budget, release 0, each fixture loses exactly its parts, release in sync."""
+    from autograder.api import check_assignment
+
+    report = artifacts / f"autograder-{ASSIGNMENT}.json"
+    check_assignment(ASSIGNMENT, FIXTURES, report=report)
+    summary = json.loads(report.read_text())
+    assert summary["points"] == 22.0, summary  # autograded points; 8 more are graded by hand
+    assert summary["solution_s"] < 90, summary
+
+
+def test_fixtures_are_in_sync_with_their_script(tmp_path):
+    """Regenerating the fixtures from the committed student version gives the committed fixtures."""
+    spec = importlib.util.spec_from_file_location("make_fixtures_01", FIXTURES / "make_fixtures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(out=tmp_path)
+    committed = json.loads((FIXTURES / "expected.json").read_text())
+    assert json.loads((tmp_path / "expected.json").read_text()) == committed
+    for name in committed:
+        fresh = [c.source for c in nbformat.read(tmp_path / name, as_version=4).cells]
+        kept = [c.source for c in nbformat.read(FIXTURES / name, as_version=4).cells]
+        assert fresh == kept, f"{name} is stale: run {FIXTURES / 'make_fixtures.py'} and commit"
+
+
+def test_points_and_manual_parts():
+    """30 points in all: 22 autograded in separate cells per part, 8 for four hand-graded answers with a rubric."""
+    nb = nbformat.read(SOLUTION, as_version=4)
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    auto = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in graded
+            if c.cell_type == "code"}
+    manual = [c for c in graded if c.cell_type == "markdown"]
+    assert sum(auto.values()) == 22 and len(auto) == 7, auto
+    assert sum(c.metadata["nbgrader"]["points"] for c in manual) == 8 and len(manual) == 4
+    for c in manual:
+        assert c.metadata["nbgrader"]["solution"] and "Mark scheme" in c.source, c.metadata["nbgrader"]["grade_id"]
+    for c in graded:
+        if c.cell_type == "code":
+            first = c.source.splitlines()[0]
+            assert first.startswith('"""Check '), first
+            visible, hidden = c.source.split("### BEGIN HIDDEN TESTS")
+            assert visible.count("assert") >= 3 and hidden.count("assert") >= 2, first
+
+
+@pytest.mark.parametrize("grade_id, substitutes", [
+    ("scale-comparison-exact-match", {"normalize_answer": "week7.metrics:exact_match",
+                                      "exact_match": "week7.metrics:exact_match"}),
+    ("scale-comparison-edit-similarity", {"levenshtein": "week7.metrics:edit_distance",
+                                          "edit_similarity": "week7.metrics:edit_similarity"}),
+])
+def test_package_metrics_do_not_pass_the_graded_cells(grade_id, substitutes):
+    """The course package holds no graded answer: its metrics (other contracts) fail the exercise's test cells."""
+    import importlib
+
+    import numpy as np
+
+    g: dict = {"np": np}
+    for name, target in substitutes.items():
+        module, attr = target.split(":")
+        g[name] = getattr(importlib.import_module(module), attr)
+    with pytest.raises((AssertionError, TypeError, ValueError)):
+        exec(compile(_cells(SOLUTION)[grade_id], grade_id, "exec"), g)
+
+
+def test_solution_cells_pass_their_visible_and_hidden_tests_in_process():
+    """A fast check (no model, no nbgrader): the solution's functions pass every test cell but the evaluation sweep."""
+    cells = nbformat.read(SOLUTION, as_version=4).cells
+    g: dict = {}
+    for c in cells:
+        if c.cell_type != "code":
+            continue
+        src = c.source
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if gid == "scale-comparison-setup":
+            src = src.replace("from week7 import lm, tasks, zoo", "from week7 import lm, tasks\nzoo = None")
+            src = "\n".join(ln for ln in src.splitlines() if "zoo.FAMILY" not in ln)
+        elif gid is None:
+            continue  # the sweep, fits on the family, figures and the online part need the family's models
+        exec(compile(src, gid, "exec"), g)
