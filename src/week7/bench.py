@@ -150,24 +150,34 @@ def time_fn(fn: Callable, *args, repeats: int = 5, warmup: int = 1, device: str 
 # ---------------------------------------------------------------------------------------------------- memory
 @contextlib.contextmanager
 def _quiet_stderr():
-    """Silence the C++ profiler's start/stop lines, written straight to file descriptor 2."""
+    """Silence the C++ profiler's start/stop lines, written straight to file descriptor 2.
+
+    Under ipykernel, fd 2 is a pipe that the kernel forwards to the notebook while ``sys.stderr.fileno()`` is a
+    copy of the terminal's stderr, so both are redirected (Python-level errors still raise normally).
+    """
+    fds = {2}
     try:
-        fd = sys.stderr.fileno()
+        fds.add(sys.stderr.fileno())
     except (AttributeError, OSError, ValueError):  # pragma: no cover - stderr without a fd
-        fd = 2
+        pass
     try:
         sys.stderr.flush()
-        saved = os.dup(fd)
-    except OSError:  # pragma: no cover
-        yield
-        return
+    except (AttributeError, OSError, ValueError):  # pragma: no cover
+        pass
+    saved = {}
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, fd)
+        for fd in fds:
+            try:
+                saved[fd] = os.dup(fd)
+                os.dup2(devnull, fd)
+            except OSError:  # pragma: no cover - a closed fd
+                pass
         yield
     finally:
-        os.dup2(saved, fd)
-        os.close(saved)
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
         os.close(devnull)
 
 
