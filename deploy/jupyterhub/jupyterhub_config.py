@@ -1,0 +1,122 @@
+"""JupyterHub configuration for one course: Week 7, Advanced Transformers.
+
+Local-process spawner (every user is a unix account), JupyterLab with nbgrader's assignment list and validate
+button for students, the formgrader for instructors (roles by group), one nbgrader exchange folder.
+
+Everything site-specific comes from environment variables, so the same file serves a production server and the
+end-to-end test (tests/test_hub_e2e.py):
+
+  W7_HUB_IP, W7_HUB_PORT   where the hub listens (default 127.0.0.1:8000; put TLS in front in production)
+  W7_HUB_API_PORT, W7_PROXY_API_PORT   internal ports (default 8081 and 8001)
+  W7_STATE_DIR             hub database, cookie secret, proxy token (default /srv/week7-hub)
+  W7_EXCHANGE              nbgrader exchange root (default /srv/nbgrader/exchange)
+  W7_COURSE_ID             nbgrader course id (default week7)
+  W7_COURSE_ROOT           the instructors' course directory (a clone of this repository), e.g. /home/prof/week7
+  W7_INSTRUCTORS           comma-separated unix user names with the formgrader
+  W7_STUDENTS              comma-separated unix user names (leave empty to let any authenticated user in
+                           with the student role when W7_OPEN_ENROLMENT=1)
+  W7_AUTH                  "pam" (default: unix passwords) or "dummy" (tests only: one shared password,
+                           W7_DUMMY_PASSWORD); production should use an OAuth/LTI authenticator, see README.md
+  W7_PYTHON_BIN            the folder of the course environment's executables (default: this Python's)
+  W7_CHP                   path of configurable-http-proxy (default: deploy/jupyterhub/proxy/node_modules/.bin/...)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import sys
+from pathlib import Path
+
+c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
+
+HERE = Path(__file__).resolve().parent
+env = os.environ.get
+STATE = Path(env("W7_STATE_DIR", "/srv/week7-hub"))
+EXCHANGE = env("W7_EXCHANGE", "/srv/nbgrader/exchange")
+COURSE_ID = env("W7_COURSE_ID", "week7")
+COURSE_ROOT = env("W7_COURSE_ROOT", "")
+BIN = Path(env("W7_PYTHON_BIN", str(Path(sys.executable).parent)))
+INSTRUCTORS = {u for u in env("W7_INSTRUCTORS", "").split(",") if u}
+STUDENTS = {u for u in env("W7_STUDENTS", "").split(",") if u}
+
+# --- network and state -------------------------------------------------------------------------------------
+c.JupyterHub.ip = env("W7_HUB_IP", "127.0.0.1")
+c.JupyterHub.port = int(env("W7_HUB_PORT", "8000"))
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = int(env("W7_HUB_API_PORT", "8081"))
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{int(env('W7_PROXY_API_PORT', '8001'))}"
+c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
+c.ConfigurableHTTPProxy.command = [env("W7_CHP", str(HERE / "proxy/node_modules/.bin/configurable-http-proxy"))]
+c.ConfigurableHTTPProxy.pid_file = str(STATE / "proxy.pid")
+c.JupyterHub.cleanup_servers = True
+
+# --- who may log in, and as what -----------------------------------------------------------------------------
+if env("W7_AUTH", "pam") == "dummy":
+    # Tests only: every listed user logs in with the one password. Never use in production.
+    c.JupyterHub.authenticator_class = "dummy"
+    c.DummyAuthenticator.password = env("W7_DUMMY_PASSWORD", "")
+else:
+    c.JupyterHub.authenticator_class = "pam"
+c.Authenticator.allowed_users = INSTRUCTORS | STUDENTS
+c.Authenticator.admin_users = set()  # instructors need no hub admin rights to grade
+c.JupyterHub.load_groups = {"instructors": {"users": sorted(INSTRUCTORS)},
+                            "students": {"users": sorted(STUDENTS)}}
+
+# --- the single-user servers -----------------------------------------------------------------------------------
+c.JupyterHub.spawner_class = "localprocess"
+c.Spawner.cmd = [str(BIN / "python"), "-m", "jupyterhub.singleuser"]
+c.Spawner.default_url = "/lab"
+c.Spawner.notebook_dir = "~"
+c.Spawner.http_timeout = 60
+c.Spawner.start_timeout = 90
+c.Spawner.environment = {
+    "HF_HUB_OFFLINE": "1",          # the course ships its models; nothing is fetched at run time
+    "TRANSFORMERS_OFFLINE": "1",
+    "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
+}
+
+STUDENT_DISABLED_LAB = ["@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+                        "@jupyter/nbgrader:course-list"]
+
+
+def _write(path: Path, text: str, uid: int, gid: int, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    os.chown(path, uid, gid)
+    os.chmod(path, mode)
+    for parent in path.parents:
+        if parent == Path(pwd.getpwuid(uid).pw_dir):
+            break
+        os.chown(parent, uid, gid)
+
+
+def provision(spawner) -> None:
+    """Before each server starts: write the user's nbgrader and JupyterLab settings for their role.
+
+    Students see the assignment list and the validate button, and neither the formgrader nor the assignment
+    editor (their lab extensions and the formgrader server extension are off). Instructors get the formgrader,
+    pointed at the course directory.
+    """
+    name = spawner.user.name
+    pw = pwd.getpwnam(name)  # LocalProcessSpawner needs a unix account of the same name
+    home = Path(pw.pw_dir)
+    is_instructor = name in INSTRUCTORS
+    lines = ["c = get_config()", f"c.Exchange.root = {EXCHANGE!r}", f"c.CourseDirectory.course_id = {COURSE_ID!r}"]
+    if is_instructor and COURSE_ROOT:
+        lines += [f"c.CourseDirectory.root = {COURSE_ROOT!r}",
+                  "c.CourseDirectory.source_directory = 'solutions'",
+                  "c.CourseDirectory.release_directory = 'exercises'"]
+    _write(home / ".jupyter" / "nbgrader_config.py", "\n".join(lines) + "\n", pw.pw_uid, pw.pw_gid)
+    disabled = {} if is_instructor else {ext: True for ext in STUDENT_DISABLED_LAB}
+    _write(home / ".jupyter" / "labconfig" / "page_config.json", json.dumps({"disabledExtensions": disabled}),
+           pw.pw_uid, pw.pw_gid)
+    server = {"ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.formgrader": is_instructor,
+                                                    "nbgrader.server_extensions.course_list": is_instructor}}}
+    _write(home / ".jupyter" / "jupyter_server_config.json", json.dumps(server), pw.pw_uid, pw.pw_gid)
+    os.chmod(home, 0o700)  # no student can read another's home (their fetched and submitted work)
+
+
+c.Spawner.pre_spawn_hook = provision
