@@ -144,7 +144,7 @@ class Hub:
         cfg.parent.mkdir(parents=True, exist_ok=True)
         cfg.write_text("c = get_config()\n"
                        f"c.Exchange.root = {str(self.exchange)!r}\n"
-                       "c.CourseDirectory.course_id = 'week7'\n"
+                       "c.CourseDirectory.course_id = 'week7-advanced-transformers'\n"
                        f"c.CourseDirectory.root = {str(self.course_root)!r}\n"
                        "c.CourseDirectory.source_directory = 'solutions'\n"
                        "c.CourseDirectory.release_directory = 'exercises'\n")

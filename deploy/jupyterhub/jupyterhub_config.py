@@ -10,7 +10,7 @@ end-to-end test (tests/test_hub_e2e.py):
   W7_HUB_API_PORT, W7_PROXY_API_PORT   internal ports (default 8081 and 8001)
   W7_STATE_DIR             hub database, cookie secret, proxy token (default /srv/week7-hub)
   W7_EXCHANGE              nbgrader exchange root (default /srv/nbgrader/exchange)
-  W7_COURSE_ID             nbgrader course id (default week7)
+  W7_COURSE_ID             nbgrader course id (default week7-advanced-transformers, as the autograder)
   W7_COURSE_ROOT           the instructors' course directory (a clone of this repository), e.g. /home/prof/week7
   W7_INSTRUCTORS           comma-separated unix user names with the formgrader
   W7_STUDENTS              comma-separated unix user names (leave empty to let any authenticated user in
@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 env = os.environ.get
 STATE = Path(env("W7_STATE_DIR", "/srv/week7-hub"))
 EXCHANGE = env("W7_EXCHANGE", "/srv/nbgrader/exchange")
-COURSE_ID = env("W7_COURSE_ID", "week7")
+COURSE_ID = env("W7_COURSE_ID", "week7-advanced-transformers")
 COURSE_ROOT = env("W7_COURSE_ROOT", "")
 BIN = Path(env("W7_PYTHON_BIN", str(Path(sys.executable).parent)))
 INSTRUCTORS = {u for u in env("W7_INSTRUCTORS", "").split(",") if u}
