@@ -137,6 +137,8 @@ def test_bad_input_messages():
         launch(_selftest, 2, timeout=0)
     with pytest.raises(ValueError, match="backend"):
         launch(_selftest, 2, backend="mpi-please")
+    with pytest.raises(ValueError, match="fork-safe"):  # measured: forked multi-threaded ranks can hang
+        launch(_selftest, 2, backend="gloo", threads_per_rank=2)
     too_many = torch.cuda.device_count() + 1
     with pytest.raises(ValueError, match="one GPU per rank"):
         choose_backend(too_many, "nccl")

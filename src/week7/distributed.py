@@ -174,7 +174,8 @@ def _rank_main(payload: bytes | Callable, rank: int, world_size: int, backend: s
 
 def _pick_start_method(fn: Callable, backend: str, start_method: str | None) -> tuple[str, bytes | Callable]:
     """fork when possible (notebook functions need no pickling); spawn + cloudpickle when CUDA is live."""
-    cuda_live = torch.cuda.is_available() and torch.cuda.is_initialized()
+    # Only NCCL ranks use CUDA; gloo ranks stay on CPU, so forking them is safe even with CUDA live here.
+    cuda_live = backend == "nccl" and torch.cuda.is_available() and torch.cuda.is_initialized()
     if start_method is None:
         start_method = "fork" if (sys.platform.startswith("linux") and not cuda_live) else "spawn"
     if start_method == "fork":
@@ -229,7 +230,8 @@ def launch(fn: Callable[..., Any], world_size: int, *args: Any, backend: str | N
         timeout: seconds for the whole launch, start-up included; ranks still running are killed.
         start_method: None (fork on Linux unless CUDA is live in this process, else spawn), or a
             multiprocessing start method.
-        threads_per_rank: torch intra-op threads per rank (1 keeps 4 ranks on 2 cores from fighting).
+        threads_per_rank: torch intra-op threads per rank (1 keeps 4 ranks on 2 cores from fighting; more than
+            1 needs spawn, because OpenMP is not fork-safe).
         show_output: print what the ranks wrote (stdout and stderr) on this process's stdout, per rank.
 
     Returns:
@@ -246,8 +248,16 @@ def launch(fn: Callable[..., Any], world_size: int, *args: Any, backend: str | N
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     if not callable(fn):
         raise ValueError(f"fn must be callable, got {type(fn).__name__}")
+    if not isinstance(threads_per_rank, int) or threads_per_rank < 1:
+        raise ValueError(f"threads_per_rank must be an int >= 1, got {threads_per_rank!r}")
     be = choose_backend(world_size, backend)
     method, payload = _pick_start_method(fn, be.name, start_method)
+    if method == "fork" and threads_per_rank > 1:
+        # Measured: a forked child that runs a multi-threaded op hangs once the parent has used its OpenMP pool
+        # (GNU OpenMP is not fork-safe). One thread per rank never enters OpenMP.
+        raise ValueError("threads_per_rank > 1 is not safe with forked ranks (OpenMP is not fork-safe: the ranks "
+                         "hang once this process has run a multi-threaded op). Keep threads_per_rank=1, or pass "
+                         "start_method='spawn' with an importable function.")
     ctx = mp.get_context(method)
     port = free_port()
     logdir = Path(tempfile.mkdtemp(prefix="w7-ranks-"))
