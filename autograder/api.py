@@ -34,8 +34,8 @@ MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN T
 VOLATILE_CELL_META = ("execution", "ExecuteTime", "collapsed", "scrolled", "jupyter", "tags_volatile")
 
 
-def _settings(course_root: Path | None) -> Settings:
-    s = Settings()
+def _settings(course_root: Path | None, settings: Settings | None = None) -> Settings:
+    s = settings or Settings()
     if course_root is not None:
         s.course_root = Path(course_root).resolve()
     return s
@@ -67,14 +67,15 @@ def generate(assignment: str, *, course_root: Path | None = None) -> Path:
 
 
 def grade(assignment: str, submissions: Mapping[str, Path], *, workers: int = 2,
-          course_root: Path | None = None) -> dict[str, Result]:
+          course_root: Path | None = None, settings: Settings | None = None) -> dict[str, Result]:
     """Autograde submissions with real nbgrader, in parallel worker processes.
 
     submissions: student id -> the assignment's notebook (single-notebook assignments) or a folder of its
     notebooks. Returns student id -> Result (total, max_total, by_grade_id, flags, status). A damaged or hostile
-    submission never raises here: it comes back "failed" or "flagged" with its reasons.
+    submission never raises here: it comes back "failed" or "flagged" with its reasons. `settings` overrides the
+    limits (autograder.settings.Settings; environment variables W7_* give the defaults).
     """
-    s = _settings(course_root)
+    s = _settings(course_root, settings)
     _check_name(assignment, s)
     bad = [k for k in submissions if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]*", str(k))]
     if bad:

@@ -1,53 +1,295 @@
-"""The executor nbgrader's autograde runs submissions with: output caps, and stderr that does not cost points."""
+"""The executor nbgrader's autograde runs submissions with.
+
+`GuardedExecute` is nbgrader's Execute preprocessor plus:
+- the kernel starts inside the sandbox (sandbox.py) with a working folder holding only the student's files;
+- the integrity guard's hidden cells (guard.py) run before student code, after instructor cells and before each
+  autograded test cell; a failed check turns that test cell into an error (0 points) and flags the submission;
+- a whole-notebook wall-clock limit; a kernel that ignores an interrupt is killed after a grace period; a kernel
+  that dies (memory, CPU time, os._exit) fails the remaining cells instead of the whole batch; test cells that
+  never ran get an error (nbgrader would otherwise give full marks to a test cell with no output);
+- a cap on the output bytes kept per cell.
+
+`StderrCounts` keeps stderr text of test cells as ordinary output, so a correct answer that prints a warning
+keeps its points (nbgrader gives 0 to a test cell that wrote anything to stderr).
+
+Per-submission context (work folder, sandbox plan) is passed through the module-level CONTEXT, set by the
+worker process before it calls nbgrader (one submission at a time per process).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
+import tempfile
+import time
 import typing as t
+from pathlib import Path
 
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.util import run_sync
 from nbformat.notebooknode import NotebookNode
 from traitlets import Integer
 
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader import utils
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+
+from . import sandbox
+from .guard import Guard
 
 TRUNCATED = "\n[autograder: output truncated at {n} bytes]\n"
+CONTEXT: dict[str, t.Any] = {}  # set by pipeline.grade_one: work, plan, settings, threads, flags (list)
+
+
+def _error(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                        traceback=[f"{ename}: {evalue}"])
+
+
+def _is_test(cell) -> bool:
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+def _is_instructor_code(cell) -> bool:
+    m = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and m.get("locked") and not m.get("solution") and not m.get("grade")
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Starts the kernel inside the sandbox; talks to it over unix sockets in a private folder."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self._w7_dir = Path(tempfile.mkdtemp(prefix="w7k-"))
+        self.transport = "ipc"
+        self.ip = str(self._w7_dir / "k")
+        self.connection_file = str(self._w7_dir / "kernel.json")
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        ctx = CONTEXT
+        plan = ctx["plan"]
+        sandbox.prepare_dirs(plan, self._w7_dir)
+        return sandbox.wrap_argv(plan, cmd, work=Path(ctx["work"]), kernel_dir=self._w7_dir,
+                                 settings=ctx["settings"], threads=ctx.get("threads", 1))
+
+    def write_connection_file(self, **kwargs):
+        super().write_connection_file(**kwargs)
+        plan = CONTEXT.get("plan")
+        if plan is not None and plan.mode == "bwrap-root":
+            os.chown(self.connection_file, sandbox.SANDBOX_UID, sandbox.SANDBOX_GID)
+
+    async def _async_pre_start_kernel(self, **kw):
+        cmd, kw = await super()._async_pre_start_kernel(**kw)
+        # the kernel runs in its own session: interrupt it with a message, not a signal to our process group
+        self.kernel_spec.interrupt_mode = "message"
+        kw["env"] = {}  # bwrap --clearenv sets the kernel's environment; pass nothing of ours
+        self._w7_log = open(self._w7_dir / "kernel.log", "wb")  # noqa: SIM115 - closed in cleanup
+        kw["stdout"] = self._w7_log
+        kw["stderr"] = self._w7_log
+        return cmd, kw
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        try:
+            await super()._async_cleanup_resources(restart=restart)
+        finally:
+            if not restart:
+                log = getattr(self, "_w7_log", None)
+                if log is not None:
+                    log.close()
+                    try:
+                        CONTEXT["kernel_log"] = (self._w7_dir / "kernel.log").read_text(errors="replace")[-2000:]
+                    except OSError:
+                        pass
+                shutil.rmtree(self._w7_dir, ignore_errors=True)
+
+    cleanup_resources = _async_cleanup_resources  # type: ignore[assignment]
 
 
 class GuardedExecute(Execute):
-    """nbgrader's Execute with a cap on the output bytes kept per cell (a print loop cannot fill the grader's
-    memory or the gradebook)."""
-
     max_output_bytes = Integer(200_000, help="text and data bytes kept per cell").tag(config=True)
+    notebook_timeout = Integer(300, help="seconds for the whole notebook (wall clock)").tag(config=True)
+    kill_grace = Integer(5, help="seconds a kernel gets to stop after an interrupt").tag(config=True)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def create_kernel_manager(self):
+        if CONTEXT.get("plan") is not None:
+            self.kernel_manager_class = SandboxedKernelManager
+        return super().create_kernel_manager()
+
+    def preprocess(self, nb: NotebookNode, resources: dict, km=None):
+        ctx = CONTEXT
+        self._flags: list[str] = ctx.setdefault("flags", [])
+        self._output_used: dict[int, int] = {}
+        self._deadline = time.monotonic() + float(ctx.get("notebook_timeout", self.notebook_timeout))
+        self._stopped: str | None = None
+        from .guard import modules_imported
+
+        imported = modules_imported([c.source for c in nb.cells if c.cell_type == "code"])
+        guard = Guard(imported) if ctx.get("guard", True) else None
+        self._guard = guard
+        original = list(nb.cells)
+        cells: list[NotebookNode] = []
+        if guard is not None:
+            cells.append(self._hidden(guard.setup_code(), "setup", -1))
+        for c in original:
+            if guard is not None and _is_test(c):
+                seq, code = guard.check_code(c.source)
+                cells.append(self._hidden(code, "check", seq))
+            cells.append(c)
+            if guard is not None and _is_instructor_code(c):
+                code = guard.record_code(c.source)
+                if code:
+                    cells.append(self._hidden(code, "record", 0))
+        nb.cells = cells
+        try:
+            nb, resources = super().preprocess(nb, resources, km=km)
+        except Exception as e:  # noqa: BLE001 - a broken kernel must not stop nbgrader (or the batch)
+            self._stop(f"execution stopped: {type(e).__name__}: {str(e)[:200]}")
+        finally:
+            self._finish(nb)
+        return nb, resources
+
+    @staticmethod
+    def _hidden(code: str, kind: str, seq: int) -> NotebookNode:
+        return NotebookNode(cell_type="code", source=code, outputs=[], execution_count=None,
+                            metadata=NotebookNode(w7guard=NotebookNode(kind=kind, seq=seq)))
+
+    def _stop(self, reason: str) -> None:
+        if self._stopped is None:
+            self._stopped = reason
+            self._flags.append(reason)
+
+    def _finish(self, nb: NotebookNode) -> None:
+        """Judge the guard's output, drop the hidden cells, fail test cells that did not run or were tampered."""
+        guard = self._guard
+        kept: list[NotebookNode] = []
+        pending: str | None = None
+        setup_ok = True
+        for c in nb.cells:
+            g = c.metadata.get("w7guard")
+            if g is not None:
+                text = "".join(o.get("text", "") for o in c.get("outputs", []) if o.get("output_type") == "stream")
+                if g["kind"] == "setup":
+                    why = guard.verify(-1, text)
+                    if why is not None:
+                        setup_ok = False
+                        self._flags.append("integrity guard could not start: " + why +
+                                           (f" ({_first_error(c)})" if _first_error(c) else ""))
+                elif g["kind"] == "check":
+                    pending = guard.verify(g["seq"], text) if setup_ok else "integrity guard not running"
+                continue
+            if _is_test(c):
+                ran = c.get("execution_count") is not None or c.get("outputs")
+                if pending is not None:
+                    c.outputs = list(c.get("outputs", [])) + [_error("AutograderIntegrityError", pending)]
+                    self._flags.append(f"{c.metadata['nbgrader']['grade_id']}: {pending}")
+                elif not ran:
+                    why = self._stopped or "not run"
+                    c.outputs = [_error("AutograderNotRun", why)]
+                pending = None
+            kept.append(c)
+        nb.cells = kept
+
+    # -- execution ---------------------------------------------------------------------------------------------
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        hidden = "w7guard" in cell.metadata
+        if self._stopped is not None:
+            if cell.cell_type == "code":
+                cell.outputs = [_error("AutograderNotRun", self._stopped)]
+            return cell
+        left = self._deadline - time.monotonic()
+        if left <= 0 and cell.cell_type == "code":
+            self._stop(f"notebook time limit reached ({CONTEXT.get('notebook_timeout', self.notebook_timeout)}"
+                       " s); later cells not run")
+            cell.outputs = [_error("AutograderNotRun", self._stopped)]
+            return cell
+        self._timed_out = False
+        try:
+            cell = await super().async_execute_cell(cell, cell_index, execution_count=execution_count,
+                                                    store_history=False if hidden else store_history)
+        except Exception as e:  # noqa: BLE001 - DeadKernelError, CellTimeoutError, zmq errors
+            if self._timed_out or type(e).__name__ == "CellTimeoutError":
+                self._stop(f"cell {cell_index} went over its time limit ({self.timeout} s) and did not stop when "
+                           "interrupted; kernel killed, later cells not run")
+                await self._kill()
+            else:
+                self._stop(f"kernel stopped in cell {cell_index}: {type(e).__name__}: {str(e)[:120]}"
+                           " (memory, CPU time or process limit, or the code exited the kernel)")
+            cell.outputs = list(cell.get("outputs", [])) + [_error("AutograderKernelDied", self._stopped)]
+            return cell
+        if self._timed_out:
+            await self._ensure_responsive(cell_index)
+        return cell
+
+    execute_cell = run_sync(async_execute_cell)
+
+    def _get_timeout(self, cell):
+        base = super()._get_timeout(cell)
+        left = max(1, int(self._deadline - time.monotonic())) if hasattr(self, "_deadline") else base
+        return min(base, left) if base else left
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self._timed_out = True
+        return await super()._async_handle_timeout(timeout, cell)
+
+    async def _ensure_responsive(self, cell_index: int) -> None:
+        """After a timeout the kernel was interrupted; if it does not answer within kill_grace, kill it."""
+        try:
+            msg_id = self.kc.execute("pass", silent=True, store_history=False)
+            deadline = time.monotonic() + self.kill_grace
+            while time.monotonic() < deadline:
+                try:
+                    msg = await asyncio.wait_for(self.kc.shell_channel.get_msg(timeout=0.2), timeout=1)
+                except Exception:  # noqa: BLE001 - Empty / timeout
+                    continue
+                if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                    return
+        except Exception:  # noqa: BLE001
+            pass
+        self._stop(f"cell {cell_index} went over its time limit ({self.timeout} s) and did not stop when "
+                   "interrupted; kernel killed, later cells not run")
+        await self._kill()
+
+    async def _kill(self) -> None:
+        try:
+            await self.km.shutdown_kernel(now=True)
+        except Exception:  # noqa: BLE001
+            pass
 
     def output(self, outs: list[NotebookNode], msg: dict[str, t.Any], display_id: str | None,
                cell_index: int) -> NotebookNode | None:
-        used = self._output_used.get(cell_index, 0) if hasattr(self, "_output_used") else 0
-        if not hasattr(self, "_output_used"):
-            self._output_used = {}
         content = msg.get("content", {})
-        size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in content.get("data", {}).values())
         if msg.get("msg_type") == "error":
             return super().output(outs, msg, display_id, cell_index)
+        used = self._output_used.get(cell_index, 0)
+        size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in content.get("data", {}).values())
         if used >= self.max_output_bytes:
             return None
         self._output_used[cell_index] = used + size
         if used + size > self.max_output_bytes:
             keep = max(self.max_output_bytes - used, 0)
-            name = content.get("name", "stdout") if msg.get("msg_type") == "stream" else "stdout"
             text = str(content.get("text", ""))[:keep] + TRUNCATED.format(n=self.max_output_bytes)
-            out = NotebookNode(output_type="stream", name=name, text=text)
+            out = NotebookNode(output_type="stream", name="stdout", text=text)
             outs.append(out)
+            if not any("output truncated" in f for f in self._flags):
+                self._flags.append(f"output truncated at {self.max_output_bytes} bytes in a cell")
             return out
         return super().output(outs, msg, display_id, cell_index)
 
 
+def _first_error(cell) -> str:
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "error":
+            return f"{o.get('ename')}: {str(o.get('evalue'))[:160]}"
+    return ""
+
+
 class StderrCounts(NbGraderPreprocessor):
-    """nbgrader gives 0 to a test cell that wrote anything to stderr, so a correct answer that merely triggers a
-    warning loses its points. For autograded test cells, keep stderr text as ordinary output (marked) so that only
-    an error (a failed assert, an exception, a timeout) costs the points."""
+    """Keep stderr text of autograded test cells as ordinary output: only an error costs the points."""
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
-        if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
+        if _is_test(cell):
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "stream" and out.get("name") == "stderr":
                     out["name"] = "stdout"

@@ -50,6 +50,8 @@ def course_config(root: Path, assignment: str, settings: Settings, *, student: s
     c.BaseConverter.force = True
     c.Execute.timeout = settings.cell_timeout_s
     c.GuardedExecute.timeout = settings.cell_timeout_s
+    c.GuardedExecute.max_output_bytes = settings.output_bytes_per_cell
+    c.GuardedExecute.notebook_timeout = int(settings.notebook_timeout_s)
     c.LimitOutput.max_lines = 1000
     c.LimitOutput.max_traceback = 100
     # nbgrader's own list, with the sandboxed, guarded executor in place of Execute, and stderr output of a

@@ -95,7 +95,8 @@ def _zero(tpl: Template, student: str, flags: list[str], status: str) -> Result:
                   by_grade_id=by, flags=flags, status=status)
 
 
-def grade_one(tpl: Template, student: str, submission: str, settings: Settings, keep: str | None = None) -> Result:
+def grade_one(tpl: Template, student: str, submission: str, settings: Settings, keep: str | None = None,
+              threads: int = 1) -> Result:
     """Grade one submission (a notebook or a folder) with nbgrader autograde in a private course root.
 
     Never raises for a bad submission: returns a Result with status "failed" or "flagged" and the reasons.
@@ -128,6 +129,30 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
         ts = Path(submission) / "timestamp.txt" if Path(submission).is_dir() else None
         if ts is not None and ts.is_file():
             shutil.copy2(ts, sub_dir / "timestamp.txt")
+        from . import kernel, sandbox
+
+        box = work / "sandbox-work"  # the kernel's only writable folder: the student's files and the data files
+        shutil.copytree(sub_dir, box, ignore=shutil.ignore_patterns("timestamp.txt"))
+        src = Path(tpl.source_parent) / tpl.assignment
+        for p in src.rglob("*"):
+            rel = p.relative_to(src)
+            if p.is_file() and p.suffix != ".ipynb" and not any(part.startswith(".") or part == "__pycache__"
+                                                                 for part in rel.parts):
+                (box / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(p, box / rel)
+        try:
+            plan = sandbox.check(settings.sandbox)
+        except sandbox.SandboxUnavailable as e:
+            res = _zero(tpl, student, flags + [str(e)], "failed")
+            res.seconds = time.monotonic() - t0
+            return res
+        if plan.mode == "none":
+            flags.append("unsandboxed: graded without a sandbox (W7_SANDBOX=none)")
+        sandbox.prepare_dirs(plan, box)
+        kernel.CONTEXT.clear()
+        kernel.CONTEXT.update(work=str(box), plan=plan if plan.mode != "none" else None, settings=settings,
+                              threads=threads, notebook_timeout=settings.notebook_timeout_s, flags=[],
+                              guard=settings.guard)
         try:
             autograde(work, tpl.assignment, student, settings)
         except BaseException as e:  # noqa: BLE001 - nbgrader raises NbGraderException and others
@@ -144,7 +169,7 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
                     if g.name in tpl.autograded:
                         score = g.auto_score if g.auto_score is not None else 0.0
                         by[g.name] = (float(score), float(g.max_score))
-        flags += _execution_flags(work / "autograded" / student / tpl.assignment)
+        flags += list(dict.fromkeys(kernel.CONTEXT.get("flags", [])))
         for gid, (_, pts) in tpl.autograded.items():
             by.setdefault(gid, (0.0, pts))
         if keep:
@@ -159,7 +184,7 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
     return res
 
 
-def _execution_flags(folder: Path) -> list[str]:
+def _unused_execution_flags(folder: Path) -> list[str]:
     """Flags the executor left in the autograded notebooks' metadata (tampering, limits hit)."""
     flags: list[str] = []
     for p in sorted(folder.glob("*.ipynb")):
@@ -184,9 +209,10 @@ def run_batch(tpl: Template, jobs: Iterable[tuple[str, str, str | None]], settin
     if not jobs:
         return results
     workers = max(1, min(workers, len(jobs)))
+    threads = max(1, (os.cpu_count() or 2) // workers)
     ctx = mp.get_context("fork")  # workers inherit imported nbgrader; no __main__ re-import
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
-        futs = {pool.submit(grade_one, tpl, s, sub, settings, keep): s for s, sub, keep in jobs}
+        futs = {pool.submit(grade_one, tpl, s, sub, settings, keep, threads): s for s, sub, keep in jobs}
         for fut in as_completed(futs):
             student = futs[fut]
             try:

@@ -28,17 +28,20 @@ def _env_float(name: str, default: float) -> float:
 class Settings:
     course_root: Path = REPO  # holds solutions/ and exercises/
     workspace: Path = field(default_factory=lambda: Path(os.environ.get("W7_WORKSPACE", REPO / "workspace")))
-    course_id: str = os.environ.get("W7_COURSE_ID", "week7-advanced-transformers")
-    cell_timeout_s: int = int(_env_float("W7_CELL_TIMEOUT", 60))  # per cell (nbgrader Execute.timeout)
-    notebook_timeout_s: float = _env_float("W7_NOTEBOOK_TIMEOUT", 300)  # whole notebook, wall clock
-    cpu_seconds: int = int(_env_float("W7_CPU_SECONDS", 600))  # RLIMIT_CPU of the kernel
-    memory_bytes: int = int(_env_float("W7_MEMORY_BYTES", 4 * 2**30))  # RLIMIT_AS of the kernel
-    max_processes: int = int(_env_float("W7_MAX_PROCESSES", 64))  # RLIMIT_NPROC (per sandbox user)
-    output_bytes_per_cell: int = int(_env_float("W7_OUTPUT_BYTES", 200_000))  # text kept per cell
-    file_bytes: int = int(_env_float("W7_FILE_BYTES", 256 * 2**20))  # RLIMIT_FSIZE of the kernel
+    guard: bool = True  # the in-kernel integrity guard (off only to measure its cost)
+    course_id: str = field(default_factory=lambda: os.environ.get("W7_COURSE_ID", "week7-advanced-transformers"))
+    # per cell (nbgrader Execute.timeout) and per notebook (wall clock), seconds
+    cell_timeout_s: int = field(default_factory=lambda: int(_env_float("W7_CELL_TIMEOUT", 120)))
+    notebook_timeout_s: float = field(default_factory=lambda: _env_float("W7_NOTEBOOK_TIMEOUT", 300))
+    cpu_seconds: int = field(default_factory=lambda: int(_env_float("W7_CPU_SECONDS", 600)))  # RLIMIT_CPU
+    memory_bytes: int = field(default_factory=lambda: int(_env_float("W7_MEMORY_BYTES", 8 * 2**30)))  # RLIMIT_AS
+    # RLIMIT_NPROC counts every process of the sandbox uid (all parallel kernels together)
+    max_processes: int = field(default_factory=lambda: int(_env_float("W7_MAX_PROCESSES", 256)))
+    output_bytes_per_cell: int = field(default_factory=lambda: int(_env_float("W7_OUTPUT_BYTES", 200_000)))
+    file_bytes: int = field(default_factory=lambda: int(_env_float("W7_FILE_BYTES", 256 * 2**20)))  # RLIMIT_FSIZE
     # files never copied from a submission (besides everything that is not one of the assignment's notebooks)
     ignore: tuple[str, ...] = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*")
-    sandbox: str = os.environ.get("W7_SANDBOX", "auto")  # auto | bwrap | unshare | none (none: tests only)
+    sandbox: str = field(default_factory=lambda: os.environ.get("W7_SANDBOX", "auto"))  # auto | bwrap | unshare | none (none: tests only)
 
     @property
     def solutions(self) -> Path:

@@ -1,0 +1,197 @@
+"""The sandbox every submission's kernel runs in: bubblewrap (Debian package `bubblewrap`) plus rlimits.
+
+What the kernel gets:
+- a new mount namespace holding only: /usr (and the /bin, /lib symlinks), a few files of /etc (no secrets), the
+  Python installation and the course virtual environment (read-only), the course package src/week7 (read-only),
+  a private /tmp, and its own working folder holding a copy of the student's notebooks and the assignment's data
+  files (read-write, thrown away after). No solutions/, exercises/, workspace/ (gradebook, other submissions),
+  hidden tests, home folders or /work.
+- new network (only a loopback of its own: no network), pid (it sees only its own processes; all of them die with
+  the sandbox), ipc and uts namespaces; `--die-with-parent`; `--new-session` (no terminal injection).
+- an unprivileged user (uid 65534 unless W7_SANDBOX_UID says otherwise) with no capabilities and no_new_privs.
+- an environment of a few fixed variables (no secrets from the grader's environment).
+- rlimits: CPU seconds, address space, processes (per sandbox user), file size, open files; no core dumps.
+- the kernel talks to the grader over unix sockets in a private folder (jupyter `ipc` transport), since it has
+  no network.
+
+What it needs: the `bwrap` binary (apt-get install -y bubblewrap; 0.8 tested), `setpriv` and `prlimit`
+(util-linux), and either root (mounts made by root, then the kernel drops to the unprivileged uid) or unprivileged
+user namespaces (kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0; then the kernel runs as the
+grading user mapped to uid 65534 inside). In a container, the container must allow mount and user namespaces
+(Docker's default seccomp profile blocks them: run with --security-opt seccomp=unconfined or a profile allowing
+clone/unshare/mount). `check()` says which of these is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+from .settings import REPO, Settings
+
+
+class SandboxUnavailable(RuntimeError):
+    pass
+
+
+SANDBOX_UID = int(os.environ.get("W7_SANDBOX_UID", "65534"))
+SANDBOX_GID = int(os.environ.get("W7_SANDBOX_GID", "65534"))
+INNER_HOME = "/home/student"
+INNER_WORK = "/home/student/work"
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "nsswitch.conf", "localtime", "hosts", "passwd", "group", "mime.types",
+             "ssl/openssl.cnf")
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str  # "bwrap-root" | "bwrap-userns" | "none"
+    bwrap: str | None
+    setpriv: str | None
+    prlimit: str | None
+
+
+def _python_roots() -> list[str]:
+    """Folders the venv's Python needs: the venv itself and the base installation it points to."""
+    roots = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        p = sysconfig.get_paths().get(key)
+        if p:
+            roots.add(str(Path(p).resolve().parents[1]) if "site-packages" in p else str(Path(p).resolve().parent))
+    out = sorted({os.path.realpath(r) for r in roots if r and os.path.isdir(r)})
+    # drop folders inside another listed folder
+    return [r for r in out if not any(r != o and r.startswith(o + os.sep) for o in out)]
+
+
+def _course_package_dirs() -> list[str]:
+    """src/week7 (the course library) only; never the rest of the repository."""
+    pkg = REPO / "src" / "week7"
+    return [str(pkg)] if pkg.is_dir() else []
+
+
+@functools.lru_cache(maxsize=4)
+def check(mode: str = "auto") -> Plan:
+    """Find a working sandbox; raise SandboxUnavailable with what to install or enable when there is none.
+
+    mode: "auto" (bwrap, fail if it does not work), "bwrap", or "none" (no sandbox: only for instructors who accept
+    running student code as themselves; every result is flagged "unsandboxed")."""
+    if mode == "none":
+        return Plan("none", None, None, None)
+    if mode not in ("auto", "bwrap"):
+        raise SandboxUnavailable(f"W7_SANDBOX={mode!r}: use auto, bwrap or none")
+    bwrap, setpriv, prlimit = shutil.which("bwrap"), shutil.which("setpriv"), shutil.which("prlimit")
+    missing = [n for n, p in (("bwrap (apt-get install -y bubblewrap)", bwrap),
+                              ("setpriv (util-linux)", setpriv), ("prlimit (util-linux)", prlimit)) if not p]
+    if missing:
+        raise SandboxUnavailable("cannot sandbox student code: missing " + ", ".join(missing) +
+                                 ". Install them, or set W7_SANDBOX=none to grade UNSANDBOXED at your own risk.")
+    root = os.geteuid() == 0
+    plan = Plan("bwrap-root" if root else "bwrap-userns", bwrap, setpriv, prlimit)
+    probe = wrap_argv(plan, ["/bin/true"], work=Path("/"), kernel_dir=None, settings=Settings(), probe=True)
+    try:
+        r = subprocess.run(probe, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise SandboxUnavailable(f"cannot sandbox student code: bwrap did not run ({e})") from None
+    if r.returncode != 0:
+        hint = ("as root, bwrap needs mount and network namespaces (in Docker: --security-opt seccomp=unconfined "
+                "or --cap-add SYS_ADMIN)" if root else
+                "without root, bwrap needs unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1,"
+                " user.max_user_namespaces>0)")
+        raise SandboxUnavailable(f"cannot sandbox student code: bwrap failed ({r.stderr.strip()[:300]}); {hint}. "
+                                 "Set W7_SANDBOX=none to grade UNSANDBOXED at your own risk.")
+    return plan
+
+
+def kernel_env(settings: Settings, threads: int) -> dict[str, str]:
+    venv_bin = os.path.join(sys.prefix, "bin")
+    return {
+        "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "USER": "student",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TMPDIR": "/tmp",
+        "IPYTHONDIR": "/tmp/.ipython",
+        "MPLCONFIGDIR": "/tmp/.mpl",
+        "JUPYTER_RUNTIME_DIR": "/tmp/.jupyter",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HOME": "/tmp/.hf",
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "NBGRADER_EXECUTION": "autograde",
+    }
+
+
+def wrap_argv(plan: Plan, cmd: list[str], *, work: Path, kernel_dir: Path | None, settings: Settings,
+              threads: int = 1, probe: bool = False) -> list[str]:
+    """The command line that runs `cmd` (a kernel) inside the sandbox."""
+    if plan.mode == "none":
+        return list(cmd)
+    limits = [
+        f"--cpu={settings.cpu_seconds}",
+        f"--as={settings.memory_bytes}",
+        f"--nproc={settings.max_processes}",
+        f"--fsize={settings.file_bytes}",
+        "--nofile=1024",
+        "--core=0",
+    ]
+    argv = [plan.prlimit, *limits, "--", plan.bwrap]
+    ns = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    if plan.mode == "bwrap-userns":
+        ns += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID)]
+    argv += ns + ["--die-with-parent", "--new-session", "--clearenv"]
+    argv += ["--ro-bind", "/usr", "/usr"]
+    for link in ("bin", "lib", "lib64", "sbin"):
+        p = Path("/") / link
+        if p.is_symlink():
+            argv += ["--symlink", os.readlink(p), f"/{link}"]
+        elif p.is_dir():
+            argv += ["--ro-bind", str(p), f"/{link}"]
+    for f in ETC_FILES:
+        p = Path("/etc") / f
+        if p.exists():
+            argv += ["--ro-bind", str(p), str(p)]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/home", "--tmpfs", "/root",
+             "--tmpfs", "/run"]
+    if not probe:
+        binds = _python_roots() + _course_package_dirs()
+        made: set[str] = {"/", "/tmp", "/home", "/root", "/run", "/usr"}
+        for target in binds + [INNER_WORK] + ([str(kernel_dir)] if kernel_dir is not None else []):
+            for anc in reversed(Path(target).parents):  # bwrap would create them 0700: unreadable after setpriv
+                a = str(anc)
+                if a not in made:
+                    made.add(a)
+                    argv += ["--perms", "0755", "--dir", a]
+        for r in binds:
+            argv += ["--ro-bind", r, r]
+        argv += ["--bind", str(work), INNER_WORK]
+        if kernel_dir is not None:
+            argv += ["--bind", str(kernel_dir), str(kernel_dir)]
+        for k, v in kernel_env(settings, threads).items():
+            argv += ["--setenv", k, v]
+        argv += ["--chdir", INNER_WORK]
+    else:
+        argv += ["--chdir", "/"]
+    argv += ["--"]
+    if plan.mode == "bwrap-root":
+        argv += [plan.setpriv, f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_GID}", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    return argv + list(cmd)
+
+
+def prepare_dirs(plan: Plan, *dirs: Path) -> None:
+    """Make folders usable by the sandbox user (as root: hand them to it; otherwise they are ours already)."""
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
+        if plan.mode == "bwrap-root":
+            for p in [d, *d.rglob("*")]:
+                os.chown(p, SANDBOX_UID, SANDBOX_GID, follow_symlinks=False)
+        os.chmod(d, 0o700)
