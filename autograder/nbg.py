@@ -68,7 +68,8 @@ def _quiet(conv) -> None:
     conv.log.setLevel(logging.ERROR)
 
 
-def generate_release(source_parent: Path, assignment: str, work: Path, settings: Settings) -> Path:
+def generate_release(source_parent: Path, assignment: str, work: Path, settings: Settings,
+                     db: Path | None = None) -> Path:
     """Run nbgrader generate_assignment for `assignment` (a folder of `source_parent`) in the course root `work`.
 
     Returns work/release/<assignment>. `work/gradebook.db` then holds the assignment (a template for grading).
@@ -85,7 +86,7 @@ def generate_release(source_parent: Path, assignment: str, work: Path, settings:
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(source_parent.resolve(), target_is_directory=True)
-    c = course_config(work, assignment, settings, student=".")
+    c = course_config(work, assignment, settings, student=".", db=db)
     coursedir = CourseDirectory(config=c)
     conv = GenerateAssignment(coursedir=coursedir, config=c)
     _quiet(conv)

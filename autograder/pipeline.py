@@ -43,6 +43,8 @@ class Result:
     status: str = "graded"
     seconds: float = 0.0
     autograded_dir: str | None = None  # where the executed notebooks were kept (when asked for)
+    # what nbgrader wrote into the private gradebook, to copy into the instructor's (workspace.py)
+    gradebook: dict | None = None
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -162,9 +164,17 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
             res.seconds = time.monotonic() - t0
             return res
         by: dict[str, tuple[float, float]] = {}
+        raw: dict = {"notebooks": {}}
         with Gradebook("sqlite:///" + str(work / "gradebook.db"), settings.course_id) as gb:
             sub = gb.find_submission(tpl.assignment, student)
+            raw["timestamp"] = sub.timestamp.isoformat() if sub.timestamp else None
             for snb in sub.notebooks:
+                raw["notebooks"][snb.name] = {
+                    "late_submission_penalty": snb.late_submission_penalty,
+                    "grades": {g.name: {"auto_score": g.auto_score, "needs_manual_grade": g.needs_manual_grade}
+                               for g in snb.grades},
+                    "comments": {c.name: c.auto_comment for c in snb.comments},
+                }
                 for g in snb.grades:
                     if g.name in tpl.autograded:
                         score = g.auto_score if g.auto_score is not None else 0.0
@@ -180,7 +190,7 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
     res = Result(student=student, assignment=tpl.assignment, total=total,
                  max_total=sum(m for _, m in by.values()), by_grade_id=by, flags=flags,
                  status="flagged" if flags else "graded", seconds=time.monotonic() - t0,
-                 autograded_dir=keep)
+                 autograded_dir=keep, gradebook=raw)
     return res
 
 
@@ -208,6 +218,9 @@ def run_batch(tpl: Template, jobs: Iterable[tuple[str, str, str | None]], settin
     results: dict[str, Result] = {}
     if not jobs:
         return results
+    from .sandbox import check
+
+    check(settings.sandbox)  # SandboxUnavailable (with what to install) before anything runs unsandboxed
     workers = max(1, min(workers, len(jobs)))
     threads = max(1, (os.cpu_count() or 2) // workers)
     ctx = mp.get_context("fork")  # workers inherit imported nbgrader; no __main__ re-import

@@ -1,0 +1,232 @@
+"""Command line: python -m autograder <command> --help
+
+From a folder of submissions to grades and feedback in one command:
+
+    python -m autograder grade-all 03-sparse-attention --from ~/submissions/03
+
+(imports the folder into the workspace, autogrades in parallel in the sandbox, writes feedback and exports).
+The steps one by one: generate, release, collect, autograde, feedback, export, status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .settings import Settings
+
+
+def _settings(args) -> Settings:
+    s = Settings()
+    if getattr(args, "workspace", None):
+        s.workspace = Path(args.workspace).resolve()
+    if getattr(args, "course_root", None):
+        s.course_root = Path(args.course_root).resolve()
+    for name in ("cell_timeout", "notebook_timeout"):
+        v = getattr(args, name, None)
+        if v is not None:
+            setattr(s, name + "_s", v)
+    if getattr(args, "sandbox", None):
+        s.sandbox = args.sandbox
+    return s
+
+
+def _assignments(s: Settings, args) -> list[str]:
+    if getattr(args, "all", False):
+        found = sorted(p.name for p in s.solutions.iterdir() if p.is_dir() and list(p.glob("*.ipynb"))) \
+            if s.solutions.is_dir() else []
+        if not found:
+            raise SystemExit(f"no assignments in {s.solutions} (folders of nbgrader source notebooks)")
+        return found
+    if not args.assignment:
+        raise SystemExit("name an assignment (a folder of solutions/), or use --all")
+    return list(args.assignment)
+
+
+def _notebook_ids(s: Settings, assignment: str) -> list[str]:
+    ids = sorted(p.stem for p in (s.solutions / assignment).glob("*.ipynb"))
+    if not ids:
+        raise SystemExit(f"no assignment {assignment!r}: {s.solutions / assignment} holds no notebooks")
+    return ids
+
+
+def cmd_generate(args) -> int:
+    from . import api
+
+    s = _settings(args)
+    bad = 0
+    for a in _assignments(s, args):
+        out = api.generate(a, course_root=s.course_root)
+        print(f"generated {out.relative_to(s.course_root) if out.is_relative_to(s.course_root) else out}")
+        if args.no_check:
+            continue
+        ids = _notebook_ids(s, a)
+        sol = s.solutions / a / f"{ids[0]}.ipynb" if len(ids) == 1 else s.solutions / a
+        rel = out / f"{ids[0]}.ipynb" if len(ids) == 1 else out
+        res = api.grade(a, {"solution": sol, "release": rel}, workers=args.workers, settings=s)
+        so, re_ = res["solution"], res["release"]
+        ok_sol = so.status != "failed" and so.total == so.max_total > 0
+        ok_rel = re_.status != "failed" and re_.total == 0
+        print(f"  solution {so.total:g}/{so.max_total:g} ({'ok' if ok_sol else 'NOT FULL MARKS'}, {so.seconds:.1f} s)"
+              f"; student version {re_.total:g}/{re_.max_total:g} ({'ok' if ok_rel else 'SHOULD SCORE 0'})")
+        for r in (so, re_):
+            for f in r.flags:
+                print(f"    {r.student}: {f}")
+        bad += (not ok_sol) + (not ok_rel)
+    return 1 if bad else 0
+
+
+def cmd_release(args) -> int:
+    from .workspace import nbgrader_cli
+
+    s = _settings(args)
+    for a in _assignments(s, args):
+        if not (s.exercises / a).is_dir():
+            raise SystemExit(f"exercises/{a} does not exist: run `python -m autograder generate {a}` first")
+        nbgrader_cli(s, "release_assignment", a, "--force")
+    return 0
+
+
+def cmd_collect(args) -> int:
+    from .workspace import import_folder, nbgrader_cli
+
+    s = _settings(args)
+    for a in _assignments(s, args):
+        if args.from_folder:
+            got = import_folder(s, a, Path(args.from_folder), _notebook_ids(s, a))
+            counts = {k: sum(1 for v in got.values() if v == k) for k in ("new", "resubmitted", "unchanged")}
+            print(f"{a}: {counts['new']} new, {counts['resubmitted']} resubmitted, {counts['unchanged']} unchanged "
+                  f"-> {s.workspace / 'submitted'}")
+        else:
+            nbgrader_cli(s, "collect", a, "--update")
+    return 0
+
+
+def cmd_autograde(args) -> int:
+    from .workspace import autograde
+
+    s = _settings(args)
+    failed = 0
+    for a in _assignments(s, args):
+        res = autograde(s, a, args.student or None, workers=args.workers, force=args.force)
+        n = {k: sum(1 for r in res.values() if r.status == k) for k in ("graded", "flagged", "failed")}
+        print(f"{a}: graded {len(res)} submission(s): {n['graded']} clean, {n['flagged']} flagged, "
+              f"{n['failed']} failed (see `status {a}`)")
+        if res:
+            secs = sorted(r.seconds for r in res.values())
+            print(f"  time per submission: median {secs[len(secs) // 2]:.1f} s, max {secs[-1]:.1f} s")
+        failed += n["failed"]
+    return 0
+
+
+def cmd_feedback(args) -> int:
+    from .workspace import feedback
+
+    s = _settings(args)
+    for a in _assignments(s, args):
+        out = feedback(s, a, args.student or None)
+        print(f"{a}: feedback for {len(out)} student(s) in {s.workspace / 'feedback'} (hidden tests removed)")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .workspace import export
+
+    s = _settings(args)
+    if not s.db_path.exists():
+        raise SystemExit(f"no gradebook at {s.db_path}: autograde something first")
+    csv_path, summary = export(s)
+    print(f"wrote {csv_path} and {summary}/<student>.md")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from .workspace import status
+
+    s = _settings(args)
+    for a in _assignments(s, args):
+        rows = status(s, a)
+        if args.json:
+            print(json.dumps({a: rows}, indent=1))
+            continue
+        print(f"{a}: {len(rows)} student(s)")
+        for r in rows:
+            score = f"{r['score']:g}/{r['max']:g}" if r.get("score") is not None else ""
+            print(f"  {r['student']:<20} {r['status']:<8} {score:<9} {r['detail']}")
+    return 0
+
+
+def cmd_grade_all(args) -> int:
+    args.student = None
+    if args.from_folder:
+        cmd_collect(args)
+    cmd_autograde(args)
+    cmd_feedback(args)
+    cmd_export(args)
+    return cmd_status(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workspace", help="instructor workspace (default $W7_WORKSPACE or <repo>/workspace)")
+    p.add_argument("--course-root", help="folder holding solutions/ and exercises/ (default: the repository)")
+    p.add_argument("--sandbox", choices=["auto", "bwrap", "none"],
+                   help="auto/bwrap: bubblewrap (fails if unavailable); none: UNSANDBOXED, flagged")
+    p.add_argument("--cell-timeout", type=int, help="seconds per cell (default $W7_CELL_TIMEOUT or 120)")
+    p.add_argument("--notebook-timeout", type=float, help="seconds per notebook (default 300)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show nbgrader's log")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name, fn, help_, *, students=False, workers=False, folder=False):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("assignment", nargs="*", help="assignment folder name(s), e.g. 03-sparse-attention")
+        sp.add_argument("--all", action="store_true", help="every assignment in solutions/")
+        if students:
+            sp.add_argument("--student", action="append", help="only this student (repeatable)")
+        if workers:
+            sp.add_argument("--workers", type=int, default=2, help="parallel grading processes (default 2)")
+        if folder:
+            sp.add_argument("--from", dest="from_folder",
+                            help="a folder of submissions: <student>/ folders or <student>.ipynb files")
+        sp.set_defaults(func=fn)
+        return sp
+
+    g = add("generate", cmd_generate, "solutions/ -> exercises/ with nbgrader; check the solution gets full marks "
+            "and the student version 0", workers=True)
+    g.add_argument("--no-check", action="store_true", help="only generate")
+    add("release", cmd_release, "release exercises/<assignment> to nbgrader's exchange")
+    add("collect", cmd_collect, "collect submissions from the exchange, or import them --from a folder",
+        folder=True)
+    a = add("autograde", cmd_autograde, "grade submissions in parallel in the sandbox (resumable: graded "
+            "submissions are skipped unless changed)", students=True, workers=True)
+    a.add_argument("--force", action="store_true", help="grade again even if unchanged")
+    add("feedback", cmd_feedback, "html feedback for graded submissions (hidden tests removed)", students=True)
+    sub_export = sub.add_parser("export", help="grades CSV and one summary per student")
+    sub_export.set_defaults(func=cmd_export)
+    st = add("status", cmd_status, "each student: graded, flagged, failed (with reasons), pending or missing")
+    st.add_argument("--json", action="store_true")
+    ga = add("grade-all", cmd_grade_all, "collect (--from a folder), autograde, feedback, export and status in one "
+             "command", workers=True, folder=True)
+    ga.add_argument("--force", action="store_true", help="grade again even if unchanged")
+    ga.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(message)s")
+    if not args.verbose:
+        import warnings
+
+        warnings.filterwarnings("ignore")
+    from .sandbox import SandboxUnavailable
+
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, SandboxUnavailable) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,417 @@
+"""The instructor workspace (outside version control): gradebook, submitted/, autograded/, feedback/, exports.
+
+    <workspace>/gradebook.db                     nbgrader's gradebook (plus the table w7_journal, see below)
+    <workspace>/backups/gradebook-<time>.db      a consistent copy taken before every autograde run
+    <workspace>/submitted/<student>/<assignment>/     what students handed in (never modified by grading)
+    <workspace>/submitted-history/<student>/<assignment>/<time>/   earlier submissions replaced by a resubmission
+    <workspace>/autograded/<student>/<assignment>/    executed notebooks (nbgrader's layout)
+    <workspace>/feedback/<student>/<assignment>/      html feedback, hidden tests removed
+    <workspace>/exports/grades.csv, exports/summary/<student>.md
+    <workspace>/exchange/                        nbgrader's exchange (release / collect)
+
+Exactly once: each graded submission is written to the gradebook together with a row of w7_journal
+(assignment, student, fingerprint of the submitted files, result) in ONE sqlite transaction. A run killed at any
+point (kill -9) leaves each submission either fully recorded or not at all; the next run skips those whose
+journal fingerprint matches the files and grades the rest. A resubmission changes the fingerprint and is graded
+again (its row replaced, nbgrader's update_or_create semantics), so the gradebook never holds two.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import nbformat
+
+from .pipeline import Result, Template, make_template, run_batch
+from .settings import Settings
+
+JOURNAL_SQL = """CREATE TABLE IF NOT EXISTS w7_journal (
+    assignment TEXT NOT NULL, student TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL,
+    total REAL, max_total REAL, flags TEXT, result TEXT, graded_at TEXT, run_id TEXT,
+    PRIMARY KEY (assignment, student))"""
+HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+
+
+def now_utc() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def db_url(s: Settings) -> str:
+    return "sqlite:///" + str(s.db_path)
+
+
+# -- gradebook: assignment, backup, journal ---------------------------------------------------------------------
+def ensure_assignment(s: Settings, assignment: str) -> None:
+    """Put the assignment (notebooks, cells, points) into the instructor gradebook (nbgrader generate_assignment
+    with the workspace's gradebook; the release it writes goes to a temporary folder)."""
+    from .nbg import generate_release
+
+    s.workspace.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="w7ws-") as tmp:
+        generate_release(s.solutions, assignment, Path(tmp), s, db=s.db_path)
+    _journal(s).close()
+
+
+def _journal(s: Settings) -> sqlite3.Connection:
+    con = sqlite3.connect(s.db_path, timeout=60)
+    con.execute(JOURNAL_SQL)
+    con.commit()
+    return con
+
+
+def backup(s: Settings, keep: int = 30) -> Path | None:
+    """Consistent copy of the gradebook (sqlite backup API) into backups/; keeps the newest `keep`."""
+    if not s.db_path.exists():
+        return None
+    d = s.workspace / "backups"
+    d.mkdir(parents=True, exist_ok=True)
+    dest = d / f"gradebook-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}.db"
+    src = sqlite3.connect(s.db_path, timeout=60)
+    try:
+        out = sqlite3.connect(dest)
+        with out:
+            src.backup(out)
+        out.close()
+    finally:
+        src.close()
+    for old in sorted(d.glob("gradebook-*.db"))[:-keep]:
+        old.unlink()
+    return dest
+
+
+def journal_rows(s: Settings, assignment: str | None = None) -> dict[tuple[str, str], dict]:
+    if not s.db_path.exists():
+        return {}
+    con = _journal(s)
+    try:
+        q = "SELECT assignment, student, fingerprint, status, total, max_total, flags, graded_at, run_id FROM w7_journal"
+        rows = con.execute(q + (" WHERE assignment = ?" if assignment else ""), (assignment,) if assignment else ())
+        keys = ("assignment", "student", "fingerprint", "status", "total", "max_total", "flags", "graded_at", "run_id")
+        return {(r[0], r[1]): dict(zip(keys, r)) for r in rows}
+    finally:
+        con.close()
+
+
+def fingerprint(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(folder).as_posix().encode() + b"\0")
+            h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _parse_ts(ts: str | None):
+    if not ts:
+        return None
+    from nbgrader.utils import parse_utc
+
+    return parse_utc(ts)
+
+
+def merge(s: Settings, res: Result, fp: str, run_id: str) -> None:
+    """Write one result into the instructor gradebook and the journal, in one transaction."""
+    from nbgrader.api import Gradebook
+    from sqlalchemy import text
+
+    raw = res.gradebook or {"notebooks": {}}
+    with Gradebook(db_url(s), s.course_id) as gb:
+        gb.update_or_create_student(res.student)
+        kw = {}
+        ts = _parse_ts(raw.get("timestamp"))
+        if ts is not None:
+            kw["timestamp"] = ts
+        sub = gb.update_or_create_submission(res.assignment, res.student, **kw)
+        for snb in sub.notebooks:
+            data = raw["notebooks"].get(snb.name)
+            for g in snb.grades:
+                if data and g.name in data["grades"]:
+                    g.auto_score = data["grades"][g.name]["auto_score"]
+                    g.needs_manual_grade = bool(data["grades"][g.name]["needs_manual_grade"])
+                else:  # notebook missing, corrupt, or grading failed: nbgrader's rule for a missing notebook
+                    g.auto_score = 0.0
+                    g.needs_manual_grade = False
+            for c in snb.comments:
+                if data and c.name in data["comments"]:
+                    c.auto_comment = data["comments"][c.name]
+            snb.late_submission_penalty = (data or {}).get("late_submission_penalty")
+            snb.flagged = res.status != "graded"
+        gb.db.execute(text(JOURNAL_SQL))
+        gb.db.execute(
+            text("INSERT OR REPLACE INTO w7_journal VALUES (:a, :s, :fp, :st, :t, :m, :fl, :r, :at, :run)"),
+            {"a": res.assignment, "s": res.student, "fp": fp, "st": res.status, "t": res.total, "m": res.max_total,
+             "fl": json.dumps(res.flags), "r": json.dumps({k: v for k, v in res.to_json().items()
+                                                           if k != "gradebook"}),
+             "at": now_utc(), "run": run_id})
+        gb.db.commit()
+
+
+# -- submissions ------------------------------------------------------------------------------------------------
+def submitted_dir(s: Settings, student: str, assignment: str) -> Path:
+    return s.workspace / "submitted" / student / assignment
+
+
+def submitted_students(s: Settings, assignment: str) -> list[str]:
+    root = s.workspace / "submitted"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / assignment).is_dir())
+
+
+def import_folder(s: Settings, assignment: str, folder: Path, notebook_ids: list[str]) -> dict[str, str]:
+    """Copy a folder of submissions into submitted/: FOLDER/<student>/ (the assignment's files, optionally
+    timestamp.txt) or FOLDER/<student>.ipynb (single-notebook assignments). Returns student -> "new",
+    "resubmitted" or "unchanged". The folder is only read."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is not a folder of submissions (expected <student>/ folders or "
+                                f"<student>.ipynb files)")
+    out: dict[str, str] = {}
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            student, src_files = entry.name, entry
+        elif entry.suffix == ".ipynb" and len(notebook_ids) == 1:
+            student, src_files = entry.stem, None
+        else:
+            continue
+        with tempfile.TemporaryDirectory(prefix="w7imp-") as tmp:
+            stage = Path(tmp) / "s"
+            if src_files is not None:
+                shutil.copytree(src_files, stage, symlinks=False, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+                mtime = max((p.stat().st_mtime for p in src_files.rglob("*") if p.is_file()), default=None)
+            else:
+                stage.mkdir()
+                shutil.copy2(entry, stage / f"{notebook_ids[0]}.ipynb")
+                mtime = entry.stat().st_mtime
+            if not (stage / "timestamp.txt").exists():
+                when = dt.datetime.fromtimestamp(mtime or 0, dt.timezone.utc)
+                (stage / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+            dest = submitted_dir(s, student, assignment)
+            if dest.exists():
+                if fingerprint(dest) == fingerprint(stage):
+                    out[student] = "unchanged"
+                    continue
+                hist = s.workspace / "submitted-history" / student / assignment / \
+                    dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+                hist.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(dest), hist)
+                out[student] = "resubmitted"
+            else:
+                out[student] = "new"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(stage, dest)
+    return out
+
+
+# -- autograde --------------------------------------------------------------------------------------------------
+def autograde(s: Settings, assignment: str, students: list[str] | None = None, *, workers: int = 2,
+              force: bool = False, progress: bool = True) -> dict[str, Result]:
+    """Grade every submitted (or the named) students' submissions not yet graded in their current version."""
+    have = submitted_students(s, assignment)
+    if students:
+        unknown = sorted(set(students) - set(have))
+        if unknown:
+            raise FileNotFoundError(f"no submission of {assignment} for {unknown} in {s.workspace / 'submitted'}")
+        have = [x for x in have if x in set(students)]
+    s.workspace.mkdir(parents=True, exist_ok=True)
+    backup(s)
+    ensure_assignment(s, assignment)
+    done = journal_rows(s, assignment)
+    todo = []
+    for st in have:
+        fp = fingerprint(submitted_dir(s, st, assignment))
+        row = done.get((assignment, st))
+        if force or row is None or row["fingerprint"] != fp:
+            todo.append((st, fp))
+    run_id = uuid.uuid4().hex[:12]
+    if not todo:
+        return {}
+    fps = dict(todo)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="submission", file=sys.stderr)
+
+    def on_result(res: Result) -> None:
+        merge(s, res, fps[res.student], run_id)
+        with open(s.workspace / "autograde-runs.log", "a") as fh:  # one line per graded submission (audit)
+            fh.write(json.dumps({"run": run_id, "assignment": assignment, "student": res.student,
+                                 "status": res.status, "total": res.total, "at": now_utc()}) + "\n")
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"{res.student}: {res.status}")
+
+    with tempfile.TemporaryDirectory(prefix="w7tpl-") as tmp:
+        tpl = make_template(assignment, s.solutions, Path(tmp), s)
+        jobs = [(st, str(submitted_dir(s, st, assignment)),
+                 str(s.workspace / "autograded" / st / assignment)) for st, _ in todo]
+        try:
+            return run_batch(tpl, jobs, s, workers=workers, on_result=on_result)
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+# -- feedback ---------------------------------------------------------------------------------------------------
+def strip_hidden(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove hidden tests from test cells and their tracebacks (nbgrader's feedback shows them, #917)."""
+    for c in nb.cells:
+        if c.cell_type != "code" or HIDDEN_BEGIN not in c.source:
+            continue
+        keep, inside = [], False
+        for line in c.source.splitlines():
+            if HIDDEN_BEGIN in line:
+                inside = True
+                keep.append("# (hidden tests: not shown)")
+                continue
+            if HIDDEN_END in line:
+                inside = False
+                continue
+            if not inside:
+                keep.append(line)
+        c.source = "\n".join(keep)
+        for o in c.get("outputs", []):
+            if o.get("output_type") == "error":
+                o["traceback"] = [f"{o.get('ename')}: a test failed (details of hidden tests are not shown)"]
+                o["evalue"] = ""
+    return nb
+
+
+def feedback(s: Settings, assignment: str, students: list[str] | None = None) -> list[Path]:
+    """nbgrader generate_feedback from the autograded notebooks with hidden tests removed; html into feedback/."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+
+    from .nbg import course_config, replace_tree
+
+    root = s.workspace / "autograded"
+    names = sorted(p.name for p in root.iterdir() if (p / assignment).is_dir()) if root.is_dir() else []
+    if students:
+        names = [n for n in names if n in set(students)]
+    out = []
+    with tempfile.TemporaryDirectory(prefix="w7fb-") as tmp:
+        work = Path(tmp)
+        for st in names:
+            dest = work / "autograded" / st / assignment
+            dest.mkdir(parents=True)
+            for p in (root / st / assignment).glob("*.ipynb"):
+                nbformat.write(strip_hidden(nbformat.read(p, as_version=4)), dest / p.name)
+        if not names:
+            return out
+        c = course_config(work, assignment, s, db=s.db_path)
+        conv = GenerateFeedback(coursedir=CourseDirectory(config=c), config=c)
+        conv.start()
+        for st in names:
+            src = work / "feedback" / st / assignment
+            if src.is_dir():
+                dest = s.workspace / "feedback" / st / assignment
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                replace_tree(src, dest)
+                out.append(dest)
+    return out
+
+
+# -- export and status ------------------------------------------------------------------------------------------
+def export(s: Settings) -> tuple[Path, Path]:
+    """grades.csv (one row per student and assignment) and summary/<student>.md."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    exp = s.workspace / "exports"
+    (exp / "summary").mkdir(parents=True, exist_ok=True)
+    journal = journal_rows(s)
+    rows = []
+    with Gradebook(db_url(s), s.course_id) as gb:
+        for a in gb.assignments:
+            for st in gb.students:
+                j = journal.get((a.name, st.id))
+                try:
+                    sub = gb.find_submission(a.name, st.id)
+                except MissingEntry:
+                    rows.append({"student": st.id, "assignment": a.name, "status": "missing", "timestamp": "",
+                                 "seconds_late": "", "late_penalty": "", "autograded_score": 0, "manual_score": "",
+                                 "score": 0, "max_score": a.max_score, "needs_manual_grade": "", "flags": ""})
+                    continue
+                auto = sum((g.auto_score or 0) for nb in sub.notebooks for g in nb.grades
+                           if g.cell.cell_type == "code")
+                manual = sum((g.manual_score or 0) for nb in sub.notebooks for g in nb.grades
+                             if g.manual_score is not None)
+                rows.append({
+                    "student": st.id, "assignment": a.name, "status": j["status"] if j else "not graded",
+                    "timestamp": sub.timestamp.isoformat() if sub.timestamp else "",
+                    "seconds_late": round(sub.total_seconds_late, 1), "late_penalty": sub.late_submission_penalty,
+                    "autograded_score": auto, "manual_score": manual, "score": sub.score,
+                    "max_score": sub.max_score, "needs_manual_grade": sub.needs_manual_grade,
+                    "flags": "; ".join(json.loads(j["flags"])) if j and j["flags"] else ""})
+    csv_path = exp / "grades.csv"
+    keys = ["student", "assignment", "status", "timestamp", "seconds_late", "late_penalty", "autograded_score",
+            "manual_score", "score", "max_score", "needs_manual_grade", "flags"]
+    with open(csv_path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    by_student: dict[str, list[dict]] = {}
+    for r in rows:
+        by_student.setdefault(r["student"], []).append(r)
+    for st, rs in by_student.items():
+        lines = [f"# {st}", "", "| assignment | status | score | max | late (s) | flags |", "|---|---|---|---|---|---|"]
+        for r in rs:
+            lines.append(f"| {r['assignment']} | {r['status']} | {r['score']} | {r['max_score']} | "
+                         f"{r['seconds_late']} | {r['flags'].replace('|', '/')} |")
+        (exp / "summary" / f"{st}.md").write_text("\n".join(lines) + "\n")
+    return csv_path, exp / "summary"
+
+
+def status(s: Settings, assignment: str) -> list[dict]:
+    """Each student: graded, flagged (reason), failed (reason), pending (submitted, not graded in this version)
+    or missing (known to the gradebook, nothing submitted)."""
+    from nbgrader.api import Gradebook
+
+    journal = journal_rows(s, assignment)
+    subs = set(submitted_students(s, assignment))
+    known = set(subs)
+    if s.db_path.exists():
+        with Gradebook(db_url(s), s.course_id) as gb:
+            known |= {st.id for st in gb.students}
+    out = []
+    for st in sorted(known):
+        j = journal.get((assignment, st))
+        if st not in subs:
+            out.append({"student": st, "status": "missing", "detail": "no submission"})
+        elif j is None or j["fingerprint"] != fingerprint(submitted_dir(s, st, assignment)):
+            out.append({"student": st, "status": "pending", "detail": "submitted, not graded in this version"})
+        else:
+            flags = json.loads(j["flags"] or "[]")
+            out.append({"student": st, "status": j["status"], "score": j["total"], "max": j["max_total"],
+                        "detail": "; ".join(flags)})
+    return out
+
+
+# -- exchange (nbgrader's own commands) -------------------------------------------------------------------------
+def nbgrader_cli(s: Settings, *args: str) -> None:
+    """Run an nbgrader command on the workspace with the course settings (release_assignment, collect, ...)."""
+    exchange = s.workspace / "exchange"
+    exchange.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "nbgrader", *args,
+           f"--CourseDirectory.root={s.workspace}", f"--CourseDirectory.course_id={s.course_id}",
+           f"--CourseDirectory.source_directory={s.solutions}",
+           f"--CourseDirectory.release_directory={s.exercises}",
+           f"--CourseDirectory.db_url={db_url(s)}", f"--Exchange.root={exchange}"]
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    r = subprocess.run(cmd, env=env)
+    if r.returncode != 0:
+        raise RuntimeError(f"nbgrader {args[0]} failed (exit {r.returncode}); see its messages above")
