@@ -1,0 +1,86 @@
+"""Metrics used by the model family's evidence: exact match, partial-credit metrics, bootstrap intervals.
+
+Exact match is discontinuous: one wrong digit scores 0. The partial-credit metrics beside it (per-digit accuracy,
+per-word accuracy, 1 - normalised edit distance) rise smoothly when a model improves smoothly; Schaeffer et al.
+(2023, "Are emergent abilities of large language models a mirage?") show that many "emergent" jumps are the choice
+of metric. This module is course infrastructure, not an exercise answer.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["exact_match", "digit_accuracy", "word_accuracy", "edit_distance", "edit_similarity", "bootstrap_ci"]
+
+
+def _check_str(**kwargs) -> None:
+    for k, v in kwargs.items():
+        if not isinstance(v, str):
+            raise TypeError(f"{k} must be a str, got {type(v).__name__}")
+
+
+def exact_match(prediction: str, answer: str) -> bool:
+    """True when the prediction equals the answer after stripping surrounding whitespace."""
+    _check_str(prediction=prediction, answer=answer)
+    return prediction.strip() == answer.strip()
+
+
+def digit_accuracy(prediction: str, answer: str) -> float:
+    """Fraction of digit positions right, aligned from the right, over the longer of the two strings.
+
+    ``digit_accuracy("612", "612") == 1``, ``("602", "612") == 2/3``, ``("12", "612") == 2/3``, ``("", "612") == 0``.
+    """
+    _check_str(prediction=prediction, answer=answer)
+    p, a = prediction.strip(), answer.strip()
+    n = max(len(p), len(a))
+    if n == 0:
+        return 1.0
+    p, a = p.rjust(n, "\0"), a.rjust(n, "\0")
+    return sum(x == y and x != "\0" for x, y in zip(p, a)) / n
+
+
+def word_accuracy(prediction: str, answer: str) -> float:
+    """Fraction of word positions right (split on whitespace), over the longer of the two word lists."""
+    _check_str(prediction=prediction, answer=answer)
+    p, a = prediction.split(), answer.split()
+    n = max(len(p), len(a))
+    if n == 0:
+        return 1.0
+    return sum(x == y for x, y in zip(p, a)) / n
+
+
+def edit_distance(a: Sequence, b: Sequence) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions each cost 1) between two sequences."""
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, y in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y))
+        prev = cur
+    return prev[-1]
+
+
+def edit_similarity(prediction: str, answer: str) -> float:
+    """1 - character edit distance / length of the longer string, in [0, 1] (1 for equal strings)."""
+    _check_str(prediction=prediction, answer=answer)
+    p, a = prediction.strip(), answer.strip()
+    n = max(len(p), len(a))
+    return 1.0 if n == 0 else 1.0 - edit_distance(p, a) / n
+
+
+def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``values`` and its percentile bootstrap interval: ``(mean, low, high)`` at level ``1 - alpha``."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    if x.size == 0:
+        raise ValueError("bootstrap_ci needs at least one value, got an empty sequence")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, x.size, size=(n_boot, x.size))
+    means = x[idx].mean(axis=1)
+    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return float(x.mean()), float(lo), float(hi)
