@@ -43,6 +43,10 @@ def _assignments(s: Settings, args) -> list[str]:
         return found
     if not args.assignment:
         raise SystemExit("name an assignment (a folder of solutions/), or use --all")
+    for a in args.assignment:
+        if not (s.solutions / a).is_dir():
+            have = sorted(p.name for p in s.solutions.iterdir() if p.is_dir()) if s.solutions.is_dir() else []
+            raise SystemExit(f"no assignment {a!r} in {s.solutions} (have: {', '.join(have) or 'none'})")
     return list(args.assignment)
 
 
@@ -111,6 +115,10 @@ def cmd_autograde(args) -> int:
     s = _settings(args)
     failed = 0
     for a in _assignments(s, args):
+        if getattr(args, "duedate", None):
+            from .workspace import set_duedate
+
+            set_duedate(s, a, args.duedate)
         res = autograde(s, a, args.student or None, workers=args.workers, force=args.force)
         n = {k: sum(1 for r in res.values() if r.status == k) for k in ("graded", "flagged", "failed")}
         print(f"{a}: graded {len(res)} submission(s): {n['graded']} clean, {n['flagged']} flagged, "
@@ -204,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = add("autograde", cmd_autograde, "grade submissions in parallel in the sandbox (resumable: graded "
             "submissions are skipped unless changed)", students=True, workers=True)
     a.add_argument("--force", action="store_true", help="grade again even if unchanged")
+    a.add_argument("--duedate", help='due date, e.g. "2026-12-01 17:00:00 UTC" (lateness shows in export)')
     add("feedback", cmd_feedback, "html feedback for graded submissions (hidden tests removed)", students=True)
     sub_export = sub.add_parser("export", help="grades CSV and one summary per student")
     sub_export.set_defaults(func=cmd_export)
@@ -212,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     ga = add("grade-all", cmd_grade_all, "collect (--from a folder), autograde, feedback, export and status in one "
              "command", workers=True, folder=True)
     ga.add_argument("--force", action="store_true", help="grade again even if unchanged")
+    ga.add_argument("--duedate", help='due date, e.g. "2026-12-01 17:00:00 UTC" (lateness shows in export)')
     ga.add_argument("--json", action="store_true")
     return p
 

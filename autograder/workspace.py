@@ -217,9 +217,30 @@ def import_folder(s: Settings, assignment: str, folder: Path, notebook_ids: list
 
 
 # -- autograde --------------------------------------------------------------------------------------------------
+def set_duedate(s: Settings, assignment: str, duedate: str) -> None:
+    """Record the assignment's due date (e.g. "2026-12-01 17:00:00 UTC") in the gradebook: nbgrader then
+    computes each submission's lateness from its timestamp.txt (shown in export)."""
+    from nbgrader.api import Gradebook
+
+    ensure_assignment(s, assignment)
+    when = _parse_ts(duedate)
+    with Gradebook(db_url(s), s.course_id) as gb:
+        gb.update_or_create_assignment(assignment, duedate=when)
+
+
+def get_duedate(s: Settings, assignment: str):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url(s), s.course_id) as gb:
+        return gb.find_assignment(assignment).duedate
+
+
 def autograde(s: Settings, assignment: str, students: list[str] | None = None, *, workers: int = 2,
               force: bool = False, progress: bool = True) -> dict[str, Result]:
     """Grade every submitted (or the named) students' submissions not yet graded in their current version."""
+    from .sandbox import check
+
+    check(s.sandbox)  # no sandbox: stop here with what to install, before touching anything
     have = submitted_students(s, assignment)
     if students:
         unknown = sorted(set(students) - set(have))
@@ -256,7 +277,7 @@ def autograde(s: Settings, assignment: str, students: list[str] | None = None, *
             bar.set_postfix_str(f"{res.student}: {res.status}")
 
     with tempfile.TemporaryDirectory(prefix="w7tpl-") as tmp:
-        tpl = make_template(assignment, s.solutions, Path(tmp), s)
+        tpl = make_template(assignment, s.solutions, Path(tmp), s, duedate=get_duedate(s, assignment))
         jobs = [(st, str(submitted_dir(s, st, assignment)),
                  str(s.workspace / "autograded" / st / assignment)) for st, _ in todo]
         try:

@@ -1,0 +1,157 @@
+"""The command line on an instructor workspace: one command from a folder of submissions to grades and feedback;
+late submissions and resubmissions; nothing lost (backups, kill -9 and resume grades each submission exactly
+once, submissions never modified)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.nbgrader
+
+ROOT = Path(__file__).resolve().parents[1]
+FIX = ROOT / "tests" / "fixtures" / "autograder"
+COURSE = FIX / "course"
+SOLUTION = COURSE / "solutions" / "00-demo" / "demo.ipynb"
+WRONG = FIX / "00-demo-fixtures" / "wrong_add_type.ipynb"
+PARTIAL = FIX / "00-demo-fixtures" / "no_valueerror.ipynb"
+
+
+def cli(ws: Path, *args: str, timeout: int = 600, **kw) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "autograder", "--workspace", str(ws), "--course-root", str(COURSE), *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def tree_hash(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def journal(ws: Path) -> list[tuple]:
+    con = sqlite3.connect(ws / "gradebook.db")
+    try:
+        return con.execute("SELECT student, status, total, run_id FROM w7_journal ORDER BY student").fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        con.close()
+
+
+def gradebook_submissions(ws: Path) -> list[str]:
+    con = sqlite3.connect(ws / "gradebook.db")
+    try:
+        return [r[0] for r in con.execute(
+            "SELECT student.id FROM submitted_assignment JOIN student ON student.id = submitted_assignment.student_id")]
+    finally:
+        con.close()
+
+
+def test_grade_all_late_resubmission_and_feedback(tmp_path):
+    subs, ws = tmp_path / "subs", tmp_path / "ws"
+    (subs / "carol").mkdir(parents=True)
+    (subs / "alice.ipynb").write_bytes(SOLUTION.read_bytes())
+    (subs / "bob.ipynb").write_bytes(WRONG.read_bytes())
+    (subs / "carol" / "demo.ipynb").write_bytes(PARTIAL.read_bytes())
+    (subs / "carol" / "timestamp.txt").write_text("2026-12-02 17:00:00.000000 UTC")  # one day late
+    (subs / "dave.ipynb").write_text('{"cells": [')  # corrupt
+    before = tree_hash(subs)
+    r = cli(ws, "grade-all", "00-demo", "--from", str(subs), "--duedate", "2026-12-01 17:00:00 UTC")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "4 new" in r.stdout
+    assert tree_hash(subs) == before, "the submissions folder was modified"
+    rows = {row["student"]: row for row in csv.DictReader(open(ws / "exports" / "grades.csv"))}
+    assert {k: float(v["autograded_score"]) for k, v in rows.items()} == {
+        "alice": 5.0, "bob": 3.0, "carol": 2.0, "dave": 0.0}
+    assert float(rows["carol"]["seconds_late"]) == 86400.0 and float(rows["bob"]["seconds_late"]) == 0.0
+    assert rows["dave"]["status"] == "failed" and "corrupt JSON" in rows["dave"]["flags"]
+    assert (ws / "exports" / "summary" / "carol.md").read_text().count("00-demo") == 1
+    # status names each student's state and the reason
+    st = cli(ws, "status", "00-demo", "--json")
+    state = {x["student"]: x for x in json.loads(st.stdout)["00-demo"]}
+    assert state["alice"]["status"] == "graded" and state["dave"]["status"] == "failed"
+    assert "corrupt JSON" in state["dave"]["detail"]
+    # feedback exists and never shows hidden tests (nbgrader's own feedback does, #917)
+    for who in ("alice", "bob", "carol"):
+        html = (ws / "feedback" / who / "00-demo" / "demo.html").read_text()
+        assert "10**12" not in html and "HIDDEN TESTS" not in html and "hidden tests" in html
+    # a resubmission is graded again (and only it); the first one is kept in submitted-history/
+    sub_before = tree_hash(ws / "submitted")
+    (subs / "bob.ipynb").write_bytes(SOLUTION.read_bytes())
+    r = cli(ws, "grade-all", "00-demo", "--from", str(subs))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 resubmitted, 3 unchanged" in r.stdout and "graded 1 submission" in r.stdout
+    assert list((ws / "submitted-history" / "bob" / "00-demo").iterdir())
+    assert sub_before != tree_hash(ws / "submitted")
+    rows = {row["student"]: row for row in csv.DictReader(open(ws / "exports" / "grades.csv"))}
+    assert float(rows["bob"]["autograded_score"]) == 5.0
+    assert sorted(gradebook_submissions(ws)) == ["alice", "bob", "carol", "dave"]
+    assert len(list((ws / "backups").glob("gradebook-*.db"))) >= 1
+
+
+def test_kill_9_mid_batch_then_resume_grades_each_exactly_once(tmp_path):
+    subs, ws = tmp_path / "subs", tmp_path / "ws"
+    subs.mkdir()
+    students = [f"s{i}" for i in range(6)]
+    for i, st in enumerate(students):
+        (subs / f"{st}.ipynb").write_bytes((SOLUTION if i % 2 == 0 else WRONG).read_bytes())
+    assert cli(ws, "collect", "00-demo", "--from", str(subs)).returncode == 0
+    submitted = tree_hash(ws / "submitted")
+    cmd = [sys.executable, "-m", "autograder", "--workspace", str(ws), "--course-root", str(COURSE),
+           "autograde", "00-demo", "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 400
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (ws / "gradebook.db").exists() and len(journal(ws)) >= 2:
+                break
+            time.sleep(0.3)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the CLI, its workers, the sandboxed kernels
+        proc.wait()
+    first = journal(ws)
+    assert 2 <= len(first) < 6, f"the kill came too late to test anything: {first}"
+    time.sleep(2)
+    left = subprocess.run(["pgrep", "-f", "w7k-"], capture_output=True, text=True).stdout.split()
+    assert not left, f"kernels survived the kill: {left}"
+    r = cli(ws, "autograde", "00-demo", "--workers", "2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"graded {6 - len(first)} submission" in r.stdout
+    final = journal(ws)
+    assert [row[0] for row in final] == students
+    assert {row[0]: row[2] for row in final} == {st: (5.0 if i % 2 == 0 else 3.0) for i, st in enumerate(students)}
+    assert sorted(gradebook_submissions(ws)) == students  # one submission each
+    runs = [json.loads(line) for line in (ws / "autograde-runs.log").read_text().splitlines()]
+    graded = [x["student"] for x in runs]
+    assert sorted(graded) == students, f"each submission graded exactly once, got {sorted(graded)}"
+    assert tree_hash(ws / "submitted") == submitted, "grading modified submitted/"
+    backups = sorted((ws / "backups").glob("gradebook-*.db"))
+    assert backups, "no gradebook backup before the second run"
+    con = sqlite3.connect(backups[-1])
+    assert len(con.execute("SELECT * FROM w7_journal").fetchall()) == len(first)
+    con.close()
+    # nothing left to do: a third run grades nothing
+    r = cli(ws, "autograde", "00-demo")
+    assert r.returncode == 0 and "graded 0 submission" in r.stdout, r.stdout + r.stderr
+
+
+def test_cli_errors_are_clear(tmp_path):
+    r = cli(tmp_path / "ws", "autograde", "no-such-assignment")
+    assert r.returncode != 0 and "no assignment 'no-such-assignment'" in (r.stdout + r.stderr)
+    r = cli(tmp_path / "ws", "collect", "00-demo", "--from", str(tmp_path / "nowhere"))
+    assert r.returncode == 2 and "is not a folder of submissions" in r.stderr
+    r = cli(tmp_path / "ws", "autograde", "00-demo", env={**os.environ, "PATH": "/nonexistent", "W7_SANDBOX": "bwrap"})
+    assert r.returncode == 2 and "cannot sandbox student code: missing bwrap" in r.stderr, r.stderr
