@@ -152,8 +152,8 @@ def time_fn(fn: Callable, *args, repeats: int = 5, warmup: int = 1, device: str 
 def _quiet_stderr():
     """Silence the C++ profiler's start/stop lines, written straight to file descriptor 2.
 
-    Under ipykernel, fd 2 is a pipe that the kernel forwards to the notebook while ``sys.stderr.fileno()`` is a
-    copy of the terminal's stderr, so both are redirected (Python-level errors still raise normally).
+    Under ipykernel, fd 2 is a pipe that the kernel forwards to the notebook, while ``sys.stderr.fileno()`` is
+    a copy of the terminal's stderr, so both are redirected (Python-level errors still raise normally).
     """
     fds = {2}
     try:
