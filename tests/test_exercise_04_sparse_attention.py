@@ -1,0 +1,140 @@
+"""Exercise 04, sparse attention: graded with real nbgrader, fixtures in sync, the answers not importable.
+
+The grading test (`check_assignment`) proves what EXERCISES.md asks: the solution scores full marks within its
+time budget, the student version scores 0, each wrong submission in tests/fixtures/04-sparse-attention loses
+exactly the parts it breaks, and the committed student version is what nbgrader generates now. The other tests
+are fast: the notebook's structure and points, and the solution's functions against their test cells in process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "04-sparse-attention"
+SOLUTION = ROOT / "solutions" / ASSIGNMENT / "sparse_attention.ipynb"
+FIXTURES = ROOT / "tests" / "fixtures" / ASSIGNMENT
+ANSWERS = ("sparse_mask", "pattern_nnz", "masked_attention", "block_sparse_attention")
+
+
+def _graded(nb_path: Path) -> dict[str, nbformat.NotebookNode]:
+    nb = nbformat.read(nb_path, as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+def test_grading_solution_release_and_fixtures(artifacts):
+    """Solution full marks within budget, release 0, each fixture loses exactly its parts, release in sync."""
+    from autograder.api import check_assignment
+
+    report = artifacts / f"autograder-{ASSIGNMENT}.json"
+    check_assignment(ASSIGNMENT, FIXTURES, report=report)
+    summary = json.loads(report.read_text())
+    assert summary["points"] == 16.0, summary  # autograded points; 6 more are graded by hand
+    assert summary["solution_s"] < 90, summary
+
+
+def test_fixtures_are_in_sync_with_their_script(tmp_path, monkeypatch):
+    """Regenerating the fixtures from the committed student version gives the committed fixtures."""
+    spec = importlib.util.spec_from_file_location("make_fixtures_04", FIXTURES / "make_fixtures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "HERE", tmp_path)
+    mod.main()
+    committed = json.loads((FIXTURES / "expected.json").read_text())
+    assert json.loads((tmp_path / "expected.json").read_text()) == committed
+    assert len(committed) >= 3
+    for name in committed:
+        fresh = [c.source for c in nbformat.read(tmp_path / name, as_version=4).cells]
+        kept = [c.source for c in nbformat.read(FIXTURES / name, as_version=4).cells]
+        assert fresh == kept, f"{name} is stale: run {FIXTURES / 'make_fixtures.py'} and commit"
+
+
+def test_points_and_manual_parts():
+    """22 points: 16 autograded in six cells, 6 in three hand-graded answers that carry a mark scheme."""
+    graded = _graded(SOLUTION)
+    auto = {g: c.metadata["nbgrader"]["points"] for g, c in graded.items() if c.cell_type == "code"}
+    manual = {g: c for g, c in graded.items() if c.cell_type == "markdown"}
+    assert auto == {"sparse-attention-mask": 3, "sparse-attention-nnz": 2, "sparse-attention-dense": 2,
+                    "sparse-attention-blocksparse": 4, "sparse-attention-grad": 3, "sparse-attention-memory": 2}
+    assert sorted(manual) == ["sparse-attention-cost", "sparse-attention-gpu", "sparse-attention-leak"]
+    for gid, c in manual.items():
+        assert c.metadata["nbgrader"]["points"] == 2 and c.metadata["nbgrader"]["solution"], gid
+        assert "=== BEGIN MARK SCHEME ===" in c.source and "=== END MARK SCHEME ===" in c.source, gid
+    for gid, c in graded.items():
+        if c.cell_type != "code":
+            continue
+        meta = c.metadata["nbgrader"]
+        assert meta["locked"] and not meta["solution"] and meta["schema_version"] == 3, gid
+        assert c.source.splitlines()[0].startswith('"""Check that'), gid
+        visible, hidden = c.source.split("### BEGIN HIDDEN TESTS")
+        assert visible.count("assert") >= 2 and hidden.count("assert") >= 2, gid
+        assert hidden.rstrip().endswith("### END HIDDEN TESTS"), f"{gid} must end with its hidden asserts"
+
+
+def test_answers_are_not_importable_from_the_package():
+    """The course package holds the infrastructure only: none of the functions students write is in week7."""
+    import week7
+    import week7.attention as attention
+
+    for name in ANSWERS:
+        assert not hasattr(attention, name) and not hasattr(week7, name), name
+    text = (ROOT / "src" / "week7" / "attention.py").read_text()
+    assert "j % s == 0" not in text and "% s" not in text, "the pattern's formula belongs to the students"
+
+
+
+
+def test_solution_passes_its_tests_in_process():
+    """A fast check without nbgrader: the setup, the answers and every test cell (visible and hidden) pass."""
+    cells = nbformat.read(SOLUTION, as_version=4).cells
+    g: dict = {}
+    for c in cells:
+        meta = c.metadata.get("nbgrader", {})
+        if c.cell_type != "code":
+            continue
+        src = c.source
+        if "RUN_SWEEP = False" in src:
+            src = src.replace("viz.setup()", "")
+        elif not (meta.get("solution") or meta.get("grade") or "def slide_mask" in src):
+            continue  # figures, the cost sweep and the GPU part: not needed for the contracts
+        if "def slide_mask" in src:
+            src = src.split("\n\n\nt0 = time.perf_counter()")[0]
+        exec(compile(src, meta.get("grade_id", "cell"), "exec"), g)
+    for name in ANSWERS:
+        assert callable(g[name]), name
+
+
+@pytest.mark.parametrize("grade_id, broken", [
+    ("sparse-attention-dense", "masked_attention = lambda q, k, v, mask: reference_attention(q, k, v, is_causal=True)"),
+    ("sparse-attention-blocksparse", "block_sparse_attention = lambda q, k, v, w, s, g, block_size=128: "
+                                     "reference_attention(q, k, v, is_causal=True)"),
+    ("sparse-attention-memory", "block_sparse_attention = lambda q, k, v, w, s, g, block_size=128: "
+                                "masked_attention(q, k, v, sparse_mask(q.shape[2], w, s, g))"),
+])
+def test_test_cells_fail_on_plausible_shortcuts(grade_id, broken):
+    """The package's dense attention (causal, no pattern) and a dense-in-disguise answer fail the graded cells."""
+    cells = nbformat.read(SOLUTION, as_version=4).cells
+    g: dict = {}
+    for c in cells:
+        meta = c.metadata.get("nbgrader", {})
+        src = c.source
+        if c.cell_type != "code":
+            continue
+        if "RUN_SWEEP = False" in src:
+            src = src.replace("viz.setup()", "")
+        elif "def slide_mask" in src:
+            src = src.split("\n\n\nt0 = time.perf_counter()")[0]
+        elif not meta.get("solution"):
+            continue
+        exec(compile(src, meta.get("grade_id", "cell"), "exec"), g)
+    exec(broken, g)
+    with pytest.raises(AssertionError):
+        exec(compile(_graded(SOLUTION)[grade_id].source, grade_id, "exec"), g)
