@@ -167,8 +167,12 @@ def _lr_at(step: int, spec: ModelSpec, total: int) -> float:
 
 
 def train(spec: ModelSpec, ckpt_dir: str | Path, resume: bool = True, progress: bool = True,
-          checkpoint_every_s: float = 60.0, device: str = "cpu", log=print) -> tuple[object, dict]:
+          checkpoint_every_s: float = 60.0, device: str = "cpu", log=print,
+          allow_budget_change: bool = False) -> tuple[object, dict]:
     """Train ``spec`` from scratch (or resume from ``ckpt_dir/ckpt.pt``); returns ``(model, info)``.
+
+    ``allow_budget_change`` lets a resumed run change only ``tokens`` (the learning-rate schedule then follows the
+    new total from the resumed step on); ``info["budget_changes"]`` records it.
 
     ``info`` holds params, tokens, flops (6ND), wall_s (summed over resumed segments), steps and the loss curve.
     """
@@ -185,20 +189,26 @@ def train(spec: ModelSpec, ckpt_dir: str | Path, resume: bool = True, progress: 
                             lr=spec.lr, betas=(0.9, 0.95))
     tokens_per_step = spec.batch_size * spec.seq_len
     total = max(1, spec.tokens // tokens_per_step)
-    step, wall, curve = 0, 0.0, []
+    step, wall, curve, changes = 0, 0.0, [], []
     if resume and ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=False)
-        if state["spec"] != asdict(spec):
+        same = {k: v for k, v in state["spec"].items() if not (allow_budget_change and k == "tokens")} == \
+            {k: v for k, v in asdict(spec).items() if not (allow_budget_change and k == "tokens")}
+        if not same:
             raise ValueError(f"checkpoint {ckpt} was made with another spec; delete it or use --fresh")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step, wall, curve = state["step"], state["wall_s"], state["curve"]
+        changes = state.get("budget_changes", [])
+        if state["spec"]["tokens"] != spec.tokens:
+            changes.append({"at_step": step, "from_tokens": state["spec"]["tokens"], "to_tokens": spec.tokens})
+            log(f"token budget changed from {state['spec']['tokens']} to {spec.tokens} at step {step}")
         log(f"resumed {spec.name} at step {step}/{total} ({wall:.0f} s so far)")
 
     def save():
         tmp = ckpt.with_suffix(".tmp")
         torch.save({"spec": asdict(spec), "model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                    "wall_s": wall, "curve": curve}, tmp)
+                    "wall_s": wall, "curve": curve, "budget_changes": changes}, tmp)
         tmp.replace(ckpt)
 
     model.train()
@@ -233,6 +243,6 @@ def train(spec: ModelSpec, ckpt_dir: str | Path, resume: bool = True, progress: 
     bar.close()
     params = sum(p.numel() for p in model.parameters())
     info = {"params": params, "tokens": step * tokens_per_step, "flops": 6 * params * step * tokens_per_step,
-            "wall_s": round(wall, 1), "steps": step, "curve": curve}
+            "wall_s": round(wall, 1), "steps": step, "curve": curve, "budget_changes": changes}
     (ckpt_dir / "info.json").write_text(json.dumps(info))
     return model, info

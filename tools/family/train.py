@@ -23,8 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
 # Evaluation stored in the manifest: every task, direct style, 3 shots; arithmetic and chain also as scratchpads.
+# Rows used by the evidence: every task direct with 3 shots; arithmetic and chain as scratchpad vs direct with
+# 0 shots; icl_labels with 0, 1, 3, 5, 8 shots.
 MANIFEST_EVAL = [(t, 3, "direct") for t in ["add", "mul", "sentiment", "icl_labels", "translate", "chain"]] + \
-    [(t, 0, "cot") for t in ["add", "mul", "chain"]] + [(t, 0, "direct") for t in ["add", "mul", "chain"]]
+    [(t, 0, "cot") for t in ["add", "mul", "chain"]] + [(t, 0, "direct") for t in ["add", "mul", "chain"]] + \
+    [("icl_labels", k, "direct") for k in (0, 1, 5, 8)]
 MANIFEST_EVAL_N = 100
 
 
@@ -59,7 +62,7 @@ def export(model, info: dict, spec, command: str, out_root: Path, heldout_loss: 
         if size > 10_000_000:
             raise RuntimeError(f"{folder / name} is {size / 1e6:.1f} MB, over the 10 MB limit per file")
     entry = {"params": info["params"], "tokens": info["tokens"], "flops": info["flops"], "wall_s": info["wall_s"],
-             "steps": info["steps"], "lr": spec.lr, "seed": spec.seed, "spec": dataclasses.asdict(spec),
+             "steps": info["steps"], "budget_changes": info.get("budget_changes", []), "lr": spec.lr, "seed": spec.seed, "spec": dataclasses.asdict(spec),
              "config": {k: v for k, v in model.config.to_dict().items()
                         if k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
                                  "num_key_value_heads", "vocab_size", "max_position_embeddings", "rope_theta",
@@ -92,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", required=True, choices=sorted(FAMILY_SPECS), help="family model to train")
     ap.add_argument("--fresh", action="store_true", help="start from scratch, ignoring a checkpoint")
     ap.add_argument("--tokens", type=int, default=None, help="override the token budget (quick trials)")
+    ap.add_argument("--batch-size", type=int, default=None, help="override the rows per step")
+    ap.add_argument("--allow-budget-change", action="store_true",
+                    help="resume a checkpoint under a new --tokens budget (recorded in the manifest)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1 measured faster than 2 on the shared 2-core machine)")
     ap.add_argument("--workspace", default=str(ROOT / "workspace" / "family"), help="checkpoint folder")
@@ -102,12 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     spec = FAMILY_SPECS[args.model]
     if args.tokens:
         spec = dataclasses.replace(spec, tokens=args.tokens)
+    if args.batch_size:
+        spec = dataclasses.replace(spec, batch_size=args.batch_size)
     command = "python -m tools.family.train " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     ckpt_dir = Path(args.workspace) / spec.name
     if args.fresh and (ckpt_dir / "ckpt.pt").exists():
         (ckpt_dir / "ckpt.pt").unlink()
     t0 = time.time()
-    model, info = train(spec, ckpt_dir, resume=not args.fresh, progress=True)
+    model, info = train(spec, ckpt_dir, resume=not args.fresh, progress=True,
+                        allow_budget_change=args.allow_budget_change)
     loss = evaluate_loss(model, heldout_batches())
     print(f"{spec.name}: {info['params']} params, {info['tokens']} tokens, {info['wall_s']:.0f} s training, "
           f"held-out loss {loss:.4f}", flush=True)
