@@ -78,3 +78,16 @@ def test_seed_everything_repeats_random_draws():
     assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     with pytest.raises(ValueError, match="non-negative int"):
         seed_everything(-1)
+
+
+def test_numpy_pandas_and_dates_serialise_to_plain_json():
+    """Check that figures built from numpy arrays, pandas text columns and dates give JSON-safe bundles."""
+    import pandas as pd
+
+    df = pd.DataFrame({"when": pd.to_datetime(["2020-05-28", "2023-03-14"]), "name": ["GPT-3", "GPT-4"],
+                       "n": np.array([175e9, np.nan])})
+    fig = go.Figure(go.Scatter(x=df["when"], y=df["n"], text=df["name"].to_numpy()))
+    b = bundle(fig)
+    json.dumps(b["application/vnd.plotly.v1+json"])  # raises if anything is not plain JSON
+    data = b["application/vnd.plotly.v1+json"]["data"][0]
+    assert data["text"] == ["GPT-3", "GPT-4"] and data["x"][0].startswith("2020-05-28")

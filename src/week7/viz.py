@@ -16,6 +16,7 @@ Usage in a chapter or notebook::
 from __future__ import annotations
 
 import html
+import json
 import uuid
 from typing import Any
 
@@ -36,9 +37,10 @@ class _SiteRenderer(MimetypeRenderer):
 
     def to_mimebundle(self, fig_dict: dict) -> dict[str, Any]:
         div_id = f"w7-{uuid.uuid4().hex[:12]}"
-        payload = to_json_plotly(
-            {"data": fig_dict.get("data", []), "layout": fig_dict.get("layout", {}),
-             "config": {"responsive": True, "displaylogo": False}})
+        # Serialise through plotly's encoder once: numpy arrays, pandas columns and dates become plain JSON,
+        # which both the notebook (nbformat) and the page can hold.
+        spec = json.loads(to_json_plotly({"data": fig_dict.get("data", []), "layout": fig_dict.get("layout", {})}))
+        payload = json.dumps({**spec, "config": {"responsive": True, "displaylogo": False}})
         # Escape "</" so that a string inside the figure cannot close the script element.
         payload = payload.replace("</", "<\\/")
         height = (fig_dict.get("layout") or {}).get("height") or 450
@@ -52,8 +54,7 @@ class _SiteRenderer(MimetypeRenderer):
             f'}})();</script>'
         )
         return {
-            "application/vnd.plotly.v1+json": {"data": fig_dict.get("data", []), "layout": fig_dict.get("layout", {}),
-                                               "config": {"responsive": True}},
+            "application/vnd.plotly.v1+json": {**spec, "config": {"responsive": True}},
             "text/html": snippet,
             "text/plain": html.escape(f"<plotly figure: {(fig_dict.get('layout') or {}).get('title', {}) or ''}>"),
         }
