@@ -137,6 +137,12 @@ def cmd_feedback(args) -> int:
     for a in _assignments(s, args):
         out = feedback(s, a, args.student or None)
         print(f"{a}: feedback for {len(out)} student(s) in {s.workspace / 'feedback'} (hidden tests removed)")
+        if getattr(args, "release", False):
+            from .workspace import nbgrader_cli
+
+            extra = [a] + [x for st in (args.student or []) for x in ("--student", st)]
+            nbgrader_cli(s, "release_feedback", *extra)
+            print(f"{a}: feedback released to the exchange (students: Fetch Feedback in the Assignments tab)")
     return 0
 
 
@@ -213,7 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
             "submissions are skipped unless changed)", students=True, workers=True)
     a.add_argument("--force", action="store_true", help="grade again even if unchanged")
     a.add_argument("--duedate", help='due date, e.g. "2026-12-01 17:00:00 UTC" (lateness shows in export)')
-    add("feedback", cmd_feedback, "html feedback for graded submissions (hidden tests removed)", students=True)
+    fb = add("feedback", cmd_feedback, "html feedback for graded submissions (hidden tests removed)", students=True)
+    fb.add_argument("--release", action="store_true",
+                    help="also release it to the exchange, where students fetch it from JupyterLab")
     sub_export = sub.add_parser("export", help="grades CSV and one summary per student")
     sub_export.set_defaults(func=cmd_export)
     st = add("status", cmd_status, "each student: graded, flagged, failed (with reasons), pending or missing")

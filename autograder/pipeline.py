@@ -81,16 +81,21 @@ def autograded_cells(source_dir: Path) -> dict[str, tuple[str, float]]:
     return out
 
 
-def make_template(assignment: str, source_parent: Path, work: Path, settings: Settings, duedate=None) -> Template:
-    """duedate (a datetime, UTC) is written into the template gradebook so nbgrader computes lateness."""
+def make_template(assignment: str, source_parent: Path, work: Path, settings: Settings,
+                  db: Path | None = None) -> Template:
+    """Run nbgrader generate_assignment once; the gradebook it fills (`db`, default work/gradebook.db: give the
+    instructor's to register the assignment there too) is copied to be every grading job's starting gradebook."""
+    import sqlite3
+
     from .nbg import generate_release
 
-    release = generate_release(Path(source_parent), assignment, work, settings)
-    if duedate is not None:
-        from nbgrader.api import Gradebook
-
-        with Gradebook("sqlite:///" + str(work / "gradebook.db"), settings.course_id) as gb:
-            gb.update_or_create_assignment(assignment, duedate=duedate)
+    release = generate_release(Path(source_parent), assignment, work, settings, db=db)
+    if db is not None:
+        src, dst = sqlite3.connect(db, timeout=60), sqlite3.connect(work / "gradebook.db")
+        with dst:
+            src.backup(dst)
+        src.close()
+        dst.close()
     releases = {p.stem: json.loads(p.read_text()) for p in sorted(release.glob("*.ipynb"))}
     return Template(assignment=assignment, source_parent=str(Path(source_parent).resolve()),
                     db=str(work / "gradebook.db"), releases=releases,

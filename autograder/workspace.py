@@ -120,13 +120,16 @@ def _parse_ts(ts: str | None):
     return parse_utc(ts)
 
 
-def merge(s: Settings, res: Result, fp: str, run_id: str) -> None:
-    """Write one result into the instructor gradebook and the journal, in one transaction."""
+def merge(s: Settings, res: Result, fp: str, run_id: str, gb=None) -> None:
+    """Write one result into the instructor gradebook and the journal, in one transaction (`gb`: an open
+    nbgrader Gradebook to reuse; one is opened when None)."""
+    from contextlib import nullcontext
+
     from nbgrader.api import Gradebook
     from sqlalchemy import text
 
     raw = res.gradebook or {"notebooks": {}}
-    with Gradebook(db_url(s), s.course_id) as gb:
+    with (nullcontext(gb) if gb is not None else Gradebook(db_url(s), s.course_id)) as gb:
         gb.update_or_create_student(res.student)
         kw = {}
         ts = _parse_ts(raw.get("timestamp"))
@@ -249,7 +252,7 @@ def autograde(s: Settings, assignment: str, students: list[str] | None = None, *
         have = [x for x in have if x in set(students)]
     s.workspace.mkdir(parents=True, exist_ok=True)
     backup(s)
-    ensure_assignment(s, assignment)
+    _journal(s).close()
     done = journal_rows(s, assignment)
     todo = []
     for st in have:
@@ -259,6 +262,7 @@ def autograde(s: Settings, assignment: str, students: list[str] | None = None, *
             todo.append((st, fp))
     run_id = uuid.uuid4().hex[:12]
     if not todo:
+        ensure_assignment(s, assignment)
         return {}
     fps = dict(todo)
     bar = None
@@ -267,8 +271,12 @@ def autograde(s: Settings, assignment: str, students: list[str] | None = None, *
 
         bar = tqdm(total=len(todo), desc=f"autograde {assignment}", unit="submission", file=sys.stderr)
 
+    from nbgrader.api import Gradebook
+
+    book = Gradebook(db_url(s), s.course_id)  # one connection for the run: merging costs milliseconds, not seconds
+
     def on_result(res: Result) -> None:
-        merge(s, res, fps[res.student], run_id)
+        merge(s, res, fps[res.student], run_id, gb=book)
         with open(s.workspace / "autograde-runs.log", "a") as fh:  # one line per graded submission (audit)
             fh.write(json.dumps({"run": run_id, "assignment": assignment, "student": res.student,
                                  "status": res.status, "total": res.total, "at": now_utc()}) + "\n")
@@ -277,12 +285,13 @@ def autograde(s: Settings, assignment: str, students: list[str] | None = None, *
             bar.set_postfix_str(f"{res.student}: {res.status}")
 
     with tempfile.TemporaryDirectory(prefix="w7tpl-") as tmp:
-        tpl = make_template(assignment, s.solutions, Path(tmp), s, duedate=get_duedate(s, assignment))
+        tpl = make_template(assignment, s.solutions, Path(tmp), s, db=s.db_path)  # also registers it in ours
         jobs = [(st, str(submitted_dir(s, st, assignment)),
                  str(s.workspace / "autograded" / st / assignment)) for st, _ in todo]
         try:
             return run_batch(tpl, jobs, s, workers=workers, on_result=on_result)
         finally:
+            book.close()
             if bar is not None:
                 bar.close()
 
@@ -423,8 +432,12 @@ def status(s: Settings, assignment: str) -> list[dict]:
 
 # -- exchange (nbgrader's own commands) -------------------------------------------------------------------------
 def nbgrader_cli(s: Settings, *args: str) -> None:
-    """Run an nbgrader command on the workspace with the course settings (release_assignment, collect, ...)."""
-    exchange = s.workspace / "exchange"
+    """Run an nbgrader command on the workspace with the course settings (release_assignment, collect, ...).
+
+    The exchange is W7_EXCHANGE when set (on a hub: the folder every user's nbgrader shares, e.g.
+    /srv/nbgrader/exchange), else <workspace>/exchange.
+    """
+    exchange = Path(os.environ["W7_EXCHANGE"]) if os.environ.get("W7_EXCHANGE") else s.workspace / "exchange"
     exchange.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "nbgrader", *args,
            f"--CourseDirectory.root={s.workspace}", f"--CourseDirectory.course_id={s.course_id}",
