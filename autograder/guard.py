@@ -46,6 +46,7 @@ def __w7g_install(SECRET, ROOTS, WATCH, PROTECTED):
      builtins.str, builtins.callable, builtins.hasattr, builtins.int, builtins.range, builtins.RuntimeError,
      builtins.Exception)
     ModuleType, FunctionType = types.ModuleType, types.FunctionType
+    getframe = sys._getframe
     ip = get_ipython()
     out = sys.stdout
     write = type(out).write
@@ -57,6 +58,13 @@ def __w7g_install(SECRET, ROOTS, WATCH, PROTECTED):
         except Exception:
             pass
     base = {n: dict(vars(m)) for n, m in mods.items()}
+    classes = []
+    for modname, clsname in (("numpy", "ndarray"), ("numpy", "generic"), ("torch", "Tensor"),
+                             ("torch.nn", "Module"), ("builtins", "object")):
+        c = getattr(mods.get(modname) or sys.modules.get(modname), clsname, None)
+        if isinstance(c, type):
+            classes.append(c)
+    cls_base = {c: dict(vars(c)) for c in classes}
     sysmods = {n: m for n, m in mods.items()}
     def code_file(o):
         for _ in range(8):
@@ -130,6 +138,12 @@ def __w7g_install(SECRET, ROOTS, WATCH, PROTECTED):
                 str(getattr(args[0], "__module__", "")).split(".")[0] in PROTECTED:
             deny = "deleting %s.%s" % (args[0].__qualname__, args[1])
         if deny:
+            # library code may do these things itself (torch patches its own classes while importing lazily):
+            # refuse only when the code asking is notebook code
+            f = getframe(1)
+            caller = f.f_code.co_filename if f is not None else "<unknown>"
+            if any(caller.startswith(r + "/") for r in ROOTS):
+                return
             state["denied"].append(deny)
             raise RuntimeError("autograder: %s is not allowed while grading" % deny)
     sys.addaudithook(audit)
@@ -157,6 +171,12 @@ def __w7g_install(SECRET, ROOTS, WATCH, PROTECTED):
             for k in base[n]:
                 if k not in cur and not k.startswith("__"):
                     problems.append("%s.%s deleted" % (n, k))
+        for c, old_dict in cls_base.items():
+            for k, v in vars(c).items():
+                if old_dict.get(k, None) is v:
+                    continue
+                if foreign(v):
+                    problems.append("%s.%s changed by notebook code" % (c.__qualname__, k))
         now = hooks()
         for k, vals in now.items():
             old = hook_base.get(k, ())

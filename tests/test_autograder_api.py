@@ -79,3 +79,30 @@ def test_bad_names_get_clear_messages(course):
         generate("nope", course_root=course)
     with pytest.raises(ValueError, match="student ids"):
         grade("00-demo", {"../x": course}, course_root=course)
+
+
+def test_alembic_head_read_from_files_matches_alembic():
+    """nbg.py answers nbgrader's `alembic heads` from the migration files (saves a subprocess per gradebook)."""
+    import os
+    import subprocess
+    import sys
+
+    import nbgrader.api as nba
+
+    from autograder.nbg import _alembic_head
+
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    with nba._temp_alembic_ini("sqlite:////tmp/unused.db") as ini:
+        out = subprocess.run(["alembic", "-c", ini, "heads"], capture_output=True, text=True, env=env, check=True)
+    assert _alembic_head() == out.stdout.split()[0]
+
+
+def test_cli_help_lists_every_command():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "autograder", "--help"], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0
+    for cmd in ("generate", "release", "collect", "autograde", "feedback", "export", "status", "grade-all"):
+        assert cmd in out.stdout
