@@ -205,18 +205,6 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
     return res
 
 
-def _unused_execution_flags(folder: Path) -> list[str]:
-    """Flags the executor left in the autograded notebooks' metadata (tampering, limits hit)."""
-    flags: list[str] = []
-    for p in sorted(folder.glob("*.ipynb")):
-        try:
-            nb = json.loads(p.read_text())
-        except Exception:  # noqa: BLE001
-            continue
-        flags += [f"{p.stem}: {f}" for f in nb.get("metadata", {}).get("autograder", {}).get("flags", [])]
-    return flags
-
-
 def _worker_init() -> None:
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     import nbgrader.converters  # noqa: F401 - pay the import once per worker

@@ -17,7 +17,7 @@ from autograder.api import grade
 from autograder.sandbox import SandboxUnavailable, check
 from autograder.settings import Settings
 
-pytestmark = pytest.mark.nbgrader
+pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]  # one batch of 20 submissions: 1-2.5 min
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "autograder"
 COURSE = FIX / "course"
