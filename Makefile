@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: book test env vendor browser exercises clean-book clean help
+.PHONY: book test env vendor system exercises clean-book clean help
 .DEFAULT_GOAL := help
 
 help:
@@ -28,13 +28,13 @@ env:
 vendor: env
 	@$(BIN)/python tools/vendor_assets.py
 
-browser:
-	@bash tools/ensure_chromium.sh
+system:
+	@bash tools/ensure_system.sh
 
 book: env vendor
 	@$(BIN)/python tools/build_book.py
 
-test: env vendor browser
+test: env vendor system
 	@$(BIN)/python -m pytest
 
 exercises: env

@@ -31,6 +31,11 @@ def _settings(args) -> Settings:
             setattr(s, name + "_s", v)
     if getattr(args, "sandbox", None):
         s.sandbox = args.sandbox
+    try:  # the instructor workspace (gradebook, submissions): created on first use, private to its owner
+        s.workspace.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as e:
+        raise SystemExit(f"cannot create the instructor workspace {s.workspace}: {e}; pass --workspace or set "
+                         "W7_WORKSPACE to a folder you can write") from None
     return s
 
 
