@@ -74,6 +74,7 @@ def test_corrupt_or_missing_file_is_named(tmp_path):
     weights.write_bytes(bytes(data))
     with pytest.raises(zoo.ChecksumError, match="model.safetensors is corrupt"):
         zoo.verify(name, copy)
+    shutil.copy(zoo.model_dir(name) / "model.safetensors", weights)  # repaired: now only the tokenizer is missing
     (copy / "tokenizer.json").unlink()
     with pytest.raises(zoo.ChecksumError, match="tokenizer.json is missing"):
         zoo.verify(name, copy)
