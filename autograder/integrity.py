@@ -55,7 +55,9 @@ def submission_files(submission: Path, notebook_ids: list[str]) -> tuple[dict[st
                 continue
             rel = p.relative_to(submission).as_posix()
             if any(fnmatch.fnmatch(part, pat) for part in rel.split("/")
-                   for pat in (".ipynb_checkpoints", "__pycache__", "*.pyc", "timestamp.txt")):
+                   # timestamp.txt and submission_secret.txt are written by nbgrader's own submit
+                   for pat in (".ipynb_checkpoints", "__pycache__", "*.pyc", "timestamp.txt",
+                               "submission_secret.txt")):
                 continue
             if p.parent == submission and p.suffix == ".ipynb" and p.stem in notebook_ids:
                 found[p.stem] = p

@@ -63,6 +63,12 @@ def _python_roots() -> list[str]:
         p = sysconfig.get_paths().get(key)
         if p:
             roots.add(str(Path(p).resolve().parents[1]) if "site-packages" in p else str(Path(p).resolve().parent))
+    # site-packages folders added to sys.path by .pth files (a users' environment layered on another one, as on
+    # the course hub) are needed too; only package folders, never the course repository (solutions/).
+    for p in sys.path:
+        rp = os.path.realpath(p) if p else ""
+        if rp and os.path.isdir(rp) and os.path.basename(rp) == "site-packages":
+            roots.add(rp)
     out = sorted({os.path.realpath(r) for r in roots if r and os.path.isdir(r)})
     # drop folders inside another listed folder
     return [r for r in out if not any(r != o and r.startswith(o + os.sep) for o in out)]

@@ -351,6 +351,12 @@ def feedback(s: Settings, assignment: str, students: list[str] | None = None) ->
                 dest = s.workspace / "feedback" / st / assignment
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 replace_tree(src, dest)
+                # nbgrader's release_feedback matches feedback to the exchange's submission by these two files
+                for meta in ("timestamp.txt", "submission_secret.txt"):
+                    for origin in (root / st / assignment / meta, submitted_dir(s, st, assignment) / meta):
+                        if origin.is_file():
+                            shutil.copy2(origin, dest / meta)
+                            break
                 out.append(dest)
     return out
 

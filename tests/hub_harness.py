@@ -72,12 +72,21 @@ def ensure_prerequisites() -> None:
 
 
 def ensure_users() -> None:
+    """Create the test users, each with a fresh home (nothing left from an earlier run)."""
+    kill_user_processes()
     for user in (INSTRUCTOR, *STUDENTS):
         try:
-            pwd.getpwnam(user)
+            pw = pwd.getpwnam(user)
         except KeyError:
             run(["useradd", "--create-home", "--shell", "/bin/bash", user])
-        os.chmod(pwd.getpwnam(user).pw_dir, 0o700)
+            pw = pwd.getpwnam(user)
+        home = Path(pw.pw_dir)
+        if home.exists():
+            shutil.rmtree(home)
+        shutil.copytree("/etc/skel", home, symlinks=True)
+        for p in [home, *home.rglob("*")]:
+            os.lchown(p, pw.pw_uid, pw.pw_gid)
+        os.chmod(home, 0o700)
 
 
 def kill_user_processes() -> None:
@@ -134,6 +143,7 @@ class Hub:
             if (ROOT / part).exists():
                 shutil.copytree(ROOT / part, self.course_root / part,
                                 ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        (self.course_root / "workspace").mkdir()  # gradebook, submitted/, autograded/, feedback/: private
         uid, gid = pwd.getpwnam(INSTRUCTOR).pw_uid, pwd.getpwnam(INSTRUCTOR).pw_gid
         for p in [self.course_root, *self.course_root.rglob("*")]:
             os.chown(p, uid, gid)
@@ -199,8 +209,11 @@ class Hub:
         return mine
 
     def as_instructor(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        # the instructor's workspace (gradebook, submissions) is private; the exchange is the hub's
+        env = {"W7_EXCHANGE": str(self.exchange), "W7_WORKSPACE": str(self.course_root / "workspace"),
+               "W7_COURSE_ID": "week7-advanced-transformers"}
         return run([str(self.env_bin / "python"), *args], user=INSTRUCTOR, cwd=self.course_root, check=check,
-                   timeout=timeout)
+                   env=env, timeout=timeout)
 
 
 def nb_json(path: Path) -> dict:

@@ -104,7 +104,10 @@ def provision(spawner) -> None:
     pw = pwd.getpwnam(name)  # LocalProcessSpawner needs a unix account of the same name
     home = Path(pw.pw_dir)
     is_instructor = name in INSTRUCTORS
-    lines = ["c = get_config()", f"c.Exchange.root = {EXCHANGE!r}", f"c.CourseDirectory.course_id = {COURSE_ID!r}"]
+    lines = ["c = get_config()", f"c.Exchange.root = {EXCHANGE!r}", f"c.CourseDirectory.course_id = {COURSE_ID!r}",
+             # Validate runs the whole notebook; nbclient's default of 4 s for a cell's first output is too
+             # short on a busy server (importing torch), and the student would see a CellTimeoutError.
+             "c.Execute.iopub_timeout = 60", "c.Execute.timeout = 300"]
     if is_instructor and COURSE_ROOT:
         lines += [f"c.CourseDirectory.root = {COURSE_ROOT!r}",
                   "c.CourseDirectory.source_directory = 'solutions'",

@@ -22,6 +22,13 @@ if [ -x "$target/bin/python" ] && "$target/bin/python" -c "import week7, jupyter
 fi
 "$PYTHON" -m venv "$target"
 site=$("$target/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+# Debian 12's Python is 3.11.2; soupsieve 4 (pinned in the lock, used by nbconvert's HTML export, hence by
+# nbgrader's feedback) needs 3.11.5+ and fails on it. Older Pythons get the last soupsieve 2 instead.
+constraints="$repo/constraints.txt"
+old_py=$("$target/bin/python" -c 'import sys; print(int(sys.version_info < (3, 11, 5)))')
+if [ "$old_py" = 1 ]; then
+  constraints=$(mktemp); grep -v '^soupsieve==' "$repo/constraints.txt" > "$constraints"; echo 'soupsieve==2.8' >> "$constraints"
+fi
 if [ -n "$share" ]; then
   shared_site=$("$share/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
   # Put the course environment's packages behind this one's own (same Python minor version, same ABI).
@@ -30,8 +37,20 @@ if [ -n "$share" ]; then
   mkdir -p "$target/etc" "$target/share"
   ln -sfn "$share/etc/jupyter" "$target/etc/jupyter"
   ln -sfn "$share/share/jupyter" "$target/share/jupyter"
+  # and its command-line tools (nbgrader runs `alembic`, users run `jupyter ...`), re-pointed at this Python
+  for script in "$share"/bin/*; do
+    name=$(basename "$script")
+    [ -e "$target/bin/$name" ] && continue
+    if head -c 200 "$script" | head -1 | grep -q "^#!.*python"; then
+      { echo "#!$target/bin/python"; tail -n +2 "$script"; } > "$target/bin/$name"
+      chmod 755 "$target/bin/$name"
+    fi
+  done
 else
-  "$target/bin/pip" install -q -r "$repo/requirements.txt" -c "$repo/constraints.txt"
+  "$target/bin/pip" install -q -r "$repo/requirements.txt" -c "$constraints"
+fi
+if [ -n "$share" ] && [ "$old_py" = 1 ]; then
+  "$target/bin/pip" install -q --no-deps "soupsieve==2.8" 2>&1 | grep -v "is ignored" || true
 fi
 # Build the course package's wheel with a recent setuptools, then install it (with its models) into the env.
 wheels=$(mktemp -d)
