@@ -115,9 +115,13 @@ def cmd_collect(args) -> int:
 
 
 def cmd_autograde(args) -> int:
+    from .sandbox import reap_orphans
     from .workspace import autograde
 
     s = _settings(args)
+    orphans = reap_orphans()  # kernels of an earlier run that was killed before it could stop them
+    if orphans:
+        print(f"stopped {len(orphans)} sandboxed kernel(s) left by an interrupted earlier run")
     failed = 0
     for a in _assignments(s, args):
         if getattr(args, "duedate", None):

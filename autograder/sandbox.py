@@ -201,3 +201,29 @@ def prepare_dirs(plan: Plan, *dirs: Path) -> None:
             for p in [d, *d.rglob("*")]:
                 os.chown(p, SANDBOX_UID, SANDBOX_GID, follow_symlinks=False)
         os.chmod(d, 0o700)
+
+
+def reap_orphans() -> list[int]:
+    """Kill sandboxed kernels left behind by a grading run that was itself killed (kill -9 of the CLI).
+
+    bubblewrap's --die-with-parent normally takes a kernel down with its worker, but a sandbox whose parent is
+    already gone (re-parented to init) is an orphan by definition: no live grading run owns it. Only processes
+    whose command line names a w7k- kernel folder and whose parent is pid 1 are killed (their whole sandbox dies
+    with them). Returns the pids killed. Called at the start of every autograde run.
+    """
+    killed = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmdline = (d / "cmdline").read_bytes().replace(b"\0", b" ")
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == 1 and b"/w7k-" in cmdline and (b"bwrap" in cmdline or b"ipykernel" in cmdline):
+            try:
+                os.kill(int(d.name), 9)
+                killed.append(int(d.name))
+            except OSError:
+                pass
+    return killed
