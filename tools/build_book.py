@@ -66,8 +66,13 @@ def build(root: Path = ROOT, out: Path | None = None, quiet: bool = False, toc: 
 
 
 def failures(log: str) -> list[str]:
-    """The warnings and errors of a build log, one per entry, each naming its page."""
-    return [ln.strip() for ln in log.splitlines() if re.search(r"(WARNING|ERROR):", ln)]
+    """Sphinx's warnings and errors in a build log ("<page>:<line>: WARNING: ..."), one per entry.
+
+    Lines that other programs log in Python's default format ("ERROR:tornado.general:...", e.g. a kernel's
+    shutdown race, printed after its chapter executed fine) are not Sphinx's: a chapter that really fails
+    makes Sphinx warn (and exit non-zero) on its own.
+    """
+    return [ln.strip() for ln in log.splitlines() if re.search(r"\b(WARNING|ERROR): ", ln)]
 
 
 def main() -> int:
