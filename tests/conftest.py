@@ -44,7 +44,7 @@ def built_site(tmp_path_factory) -> Path:
     (ARTIFACTS / "book-build.log").write_text(log)
     bad = failures(log)
     assert code == 0 and not bad, "the site did not build cleanly:\n" + "\n".join(bad[:30]) + "\n" + log[-3000:]
-    return out / "html"
+    return out / "_build" / "html"  # jupyter-book --path-output X writes X/_build/html
 
 
 # --- time per stage (test file), printed at the end of every run so CI shows where its minutes go ---

@@ -45,7 +45,7 @@ def invalidate_cache_if_package_changed(build_dir: Path) -> None:
 
 def build(root: Path = ROOT, out: Path | None = None, quiet: bool = False, toc: Path | None = None) -> tuple[int, str]:
     """Run jupyter-book on `root`; return (exit code, combined log). `out` is the build dir (default _build)."""
-    invalidate_cache_if_package_changed(out or root / "_build")
+    invalidate_cache_if_package_changed((out or root) / "_build")  # jupyter-book writes <out>/_build/
     cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "--warningiserror", "--nitpick",
            "--keep-going", "--builder", "html"]
     if out is not None:
@@ -90,12 +90,12 @@ def main() -> int:
               file=sys.stderr)
         for b in bad[:50]:
             print("  " + b, file=sys.stderr)
-        reports = sorted((args.out or ROOT / "_build").glob("html/reports/**/*.err.log"))
+        reports = sorted(((args.out or ROOT) / "_build").glob("html/reports/**/*.err.log"))
         for r in reports:
             print(f"\n--- execution report {r.relative_to(ROOT) if r.is_relative_to(ROOT) else r} ---\n"
                   + r.read_text()[-4000:], file=sys.stderr)
         return 1
-    html = (args.out or ROOT / "_build") / "html" / "index.html"
+    html = (args.out or ROOT) / "_build" / "html" / "index.html"
     print(f"\nbuild_book: OK in {dt:.0f} s; open {html.relative_to(ROOT) if html.is_relative_to(ROOT) else html}")
     return 0
 
