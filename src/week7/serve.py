@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MAX_BODY_BYTES = 1 << 20       # 1 MiB per request
+DRAIN_LIMIT_BYTES = 8 << 20    # oversized bodies up to this are read and dropped before the 413
 MAX_PROMPT_CHARS = 16_000      # per prompt
 MAX_TOKENS = 512               # per completion
 MAX_N = 16                     # completions per request
@@ -163,8 +164,18 @@ def make_handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
                 self._error(411, "a JSON body with a Content-Length header is required")
                 return
             if length > MAX_BODY_BYTES:
-                self._error(413, f"body of {length} bytes exceeds the limit of {MAX_BODY_BYTES}")
+                # Read and discard a moderately oversized body before answering: a client still
+                # writing it would otherwise meet a closed socket (EPIPE) instead of the 413.
+                # A body past DRAIN_LIMIT_BYTES is not read at all; the connection is closed.
+                if length <= DRAIN_LIMIT_BYTES:
+                    left = length
+                    while left > 0:
+                        chunk = self.rfile.read(min(left, 1 << 16))
+                        if not chunk:
+                            break
+                        left -= len(chunk)
                 self.close_connection = True
+                self._error(413, f"body of {length} bytes exceeds the limit of {MAX_BODY_BYTES}")
                 return
             raw = self.rfile.read(length)
             if engine.api_key and self.headers.get("Authorization", "") != f"Bearer {engine.api_key}":
