@@ -141,3 +141,22 @@ def test_metrics():
     with pytest.raises(TypeError):
         metrics.exact_match(None, "a")
     assert not math.isnan(metrics.edit_similarity("", "x"))
+
+
+
+@pytest.mark.parametrize("name", ["sentiment", "icl_labels"])
+def test_balanced_shots_never_run_short_of_a_class(name, monkeypatch):
+    """A first pool holding one class only must not raise IndexError (session 1 saw it); the pool grows instead."""
+    task = get_task(name)
+    for k in (2, 3, 8):
+        assert len(task.shots(k, seed=0, balanced=True)) == k
+    original = type(task).examples
+
+    def skewed(self, n, split="test", seed=0):  # small pools hold positives only
+        full = original(self, n if n > 32 else 8 * n, split, seed)
+        return full if n > 32 else [e for e in full if e.meta["sentiment"] == "positive"][:n]
+
+    monkeypatch.setattr(type(task), "examples", skewed)
+    for k in (2, 3, 8):
+        labels = [e.meta["sentiment"] for e in task.shots(k, seed=1, balanced=True)]
+        assert len(labels) == k and abs(labels.count("positive") - labels.count("negative")) <= 1, (k, labels)

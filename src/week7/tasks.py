@@ -104,8 +104,16 @@ class Task:
         pool = self.examples(max(4 * k, 16), split="train", seed=10_000 + seed)
         if not balanced or k < 2 or "sentiment" not in pool[0].meta:
             return pool[:k]
-        pos = [e for e in pool if e.meta["sentiment"] == "positive"]
-        neg = [e for e in pool if e.meta["sentiment"] == "negative"]
+        size = len(pool)
+        while True:  # a pool short of one class grows (deterministically) until each class has k/2 examples
+            pos = [e for e in pool if e.meta["sentiment"] == "positive"]
+            neg = [e for e in pool if e.meta["sentiment"] == "negative"]
+            if min(len(pos), len(neg)) >= (k + 1) // 2:
+                break
+            if size > 64 * max(k, 16):
+                raise ValueError(f"{self.name}: cannot find {k} balanced shots in the train split")
+            size *= 2
+            pool = self.examples(size, split="train", seed=10_000 + seed)
         rng = random.Random(f"shots|{self.name}|{k}|{seed}")
         first = rng.choice([pos, neg])
         second = neg if first is pos else pos
