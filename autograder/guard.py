@@ -27,7 +27,6 @@ import hmac
 import json
 import secrets
 import sys
-from pathlib import Path
 
 from .sandbox import _course_package_dirs, _python_roots
 

@@ -150,7 +150,7 @@ def test_environment_switch(server, smallest, monkeypatch):
         ["123+489="], max_new_tokens=5)
     monkeypatch.setenv("W7_BACKEND", f"family:{smallest}")
     assert isinstance(get_backend(), LocalBackend)
-    for bad in ["nonsense", "gpu:thing", f"family:not-a-model"]:
+    for bad in ["nonsense", "gpu:thing", "family:not-a-model"]:
         monkeypatch.setenv("W7_BACKEND", bad)
         with pytest.raises(BackendError):
             get_backend()

@@ -7,12 +7,12 @@ the parts it breaks, and the committed student version is what nbgrader generate
 
 from __future__ import annotations
 
-import importlib.util
-import json
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from exercise_checks import fixtures_match_their_script, grades_as_designed
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "01-scale-comparison"
@@ -30,27 +30,12 @@ def _cells(nb_path: Path) -> dict[str, str]:
 @pytest.mark.slow
 def test_grading_solution_release_and_fixtures(artifacts):
     """Solution full marks within budget, release 0, each fixture loses exactly its parts, release in sync."""
-    from autograder.api import check_assignment
-
-    report = artifacts / f"autograder-{ASSIGNMENT}.json"
-    check_assignment(ASSIGNMENT, FIXTURES, report=report)
-    summary = json.loads(report.read_text())
-    assert summary["points"] == 22.0, summary  # autograded points; 8 more are graded by hand
-    assert summary["solution_s"] < 90, summary
+    grades_as_designed(ASSIGNMENT, artifacts, points=22.0)  # autograded points; 8 more are graded by hand
 
 
 def test_fixtures_are_in_sync_with_their_script(tmp_path):
     """Regenerating the fixtures from the committed student version gives the committed fixtures."""
-    spec = importlib.util.spec_from_file_location("make_fixtures_01", FIXTURES / "make_fixtures.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    mod.main(out=tmp_path)
-    committed = json.loads((FIXTURES / "expected.json").read_text())
-    assert json.loads((tmp_path / "expected.json").read_text()) == committed
-    for name in committed:
-        fresh = [c.source for c in nbformat.read(tmp_path / name, as_version=4).cells]
-        kept = [c.source for c in nbformat.read(FIXTURES / name, as_version=4).cells]
-        assert fresh == kept, f"{name} is stale: run {FIXTURES / 'make_fixtures.py'} and commit"
+    fixtures_match_their_script(ASSIGNMENT, tmp_path)
 
 
 def test_points_and_manual_parts():

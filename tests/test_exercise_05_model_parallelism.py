@@ -9,14 +9,14 @@ survives them.
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import time
 from pathlib import Path
 
 import nbformat
 import psutil
 import pytest
+
+from exercise_checks import fixtures_match_their_script, grades_as_designed
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "05-model-parallelism"
@@ -29,28 +29,12 @@ AUTO_POINTS = 65  # plus 10 graded by hand
 @pytest.mark.slow
 def test_grading_solution_release_and_fixtures(artifacts):
     """Solution full marks within budget, release 0, each fixture loses exactly its parts, release in sync."""
-    from autograder.api import check_assignment
-
-    report = artifacts / f"autograder-{ASSIGNMENT}.json"
-    check_assignment(ASSIGNMENT, FIXTURES, report=report)
-    summary = json.loads(report.read_text())
-    assert summary["points"] == AUTO_POINTS, summary
-    assert summary["solution_s"] < 90, summary
+    grades_as_designed(ASSIGNMENT, artifacts, points=AUTO_POINTS)
 
 
 def test_fixtures_are_in_sync_with_their_script(tmp_path):
     """Regenerating the fixtures from the committed student version gives the committed fixtures."""
-    spec = importlib.util.spec_from_file_location("make_fixtures_05", FIXTURES / "make_fixtures.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    mod.main(out=tmp_path)
-    committed = json.loads((FIXTURES / "expected.json").read_text())
-    assert json.loads((tmp_path / "expected.json").read_text()) == committed
-    assert len(committed) >= 3
-    for name in committed:
-        fresh = [c.source for c in nbformat.read(tmp_path / name, as_version=4).cells]
-        kept = [c.source for c in nbformat.read(FIXTURES / name, as_version=4).cells]
-        assert fresh == kept, f"{name} is stale: run {FIXTURES / 'make_fixtures.py'} and commit"
+    fixtures_match_their_script(ASSIGNMENT, tmp_path)
 
 
 def test_points_and_cells():

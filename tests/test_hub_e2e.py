@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from hub_harness import INSTRUCTOR, PASSWORD, STUDENTS, Hub, run
+from hub_harness import PASSWORD, STUDENTS, Hub, run
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
 

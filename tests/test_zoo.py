@@ -1,7 +1,6 @@
 """The shipped model family: the manifest, loading offline with transformers, checksums naming a corrupt or missing
 file, a clear error for an unreachable hub, and the smallest model's manifest evaluation reproduced."""
 
-import json
 import os
 import shutil
 import subprocess

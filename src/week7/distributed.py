@@ -266,6 +266,7 @@ def launch(fn: Callable[..., Any], world_size: int, *args: Any, backend: str | N
     errors: dict[int, str] = {}
     when: dict[int, float] = {}
     first_failure: int | None = None
+    fail_time = 0.0  # monotonic time of the first failure read
     sys.stdout.flush()
     sys.stderr.flush()
     try:
