@@ -6,6 +6,6 @@ cd "$(dirname "$0")/../.."
 mkdir -p workspace
 for m in ${MODELS:-w7-10k w7-50k w7-200k w7-500k w7-1m w7-4m}; do
   echo "$(date -u +%H:%M:%S) start $m"
-  .venv/bin/python -m tools.family.train --model "$m" > "workspace/train-$m.log" 2>&1
+  .venv/bin/python -m tools.family.train --model "$m" --threads "${THREADS:-2}" --fresh > "workspace/train-$m.log" 2>&1
   echo "$(date -u +%H:%M:%S) done $m"
 done
