@@ -75,9 +75,16 @@ def _python_roots() -> list[str]:
 
 
 def _course_package_dirs() -> list[str]:
-    """src/week7 (the course library) only; never the rest of the repository."""
+    """The course library's own folder (src/week7 of this checkout) only; never the rest of the repository."""
     pkg = REPO / "src" / "week7"
     return [str(pkg)] if pkg.is_dir() else []
+
+
+def _course_package_parent() -> str:
+    """The folder the kernel imports `week7` from: the parent of the bound package folder. Set as PYTHONPATH in
+    the sandbox, so the kernel finds the package even when the environment's editable install points at another
+    checkout (a second clone or a git worktree of the course) whose folder the sandbox does not bind."""
+    return str(REPO / "src")
 
 
 @functools.lru_cache(maxsize=4)
@@ -126,6 +133,7 @@ def kernel_env(settings: Settings, threads: int) -> dict[str, str]:
         "MPLCONFIGDIR": "/tmp/.mpl",
         "JUPYTER_RUNTIME_DIR": "/tmp/.jupyter",
         "PYTHONNOUSERSITE": "1",
+        "PYTHONPATH": _course_package_parent(),
         "PYTHONDONTWRITEBYTECODE": "1",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
