@@ -100,3 +100,55 @@ def test_smallest_model_reproduces_manifest_evaluation():
         got = evaluate(model, tok, row["task"], n=row["n"], k=row["k"], style=row["style"], seed=0)
         assert abs(got["exact"] - row["exact"]) <= 0.03, (row, got["exact"])
         assert abs(got["partial"] - row["partial"]) <= 0.03, (row, got["partial"])
+
+
+def test_a_copied_family_folder_is_verified_and_damage_is_named(tmp_path):
+    """zoo.load of a folder that is a copy of a family model checks its files against the manifest: a damaged
+    weights file is named, never loaded as a model with wrong weights."""
+    name = SHIPPED[0]
+    copy = tmp_path / "my-copy"
+    shutil.copytree(zoo.model_dir(name), copy)
+    model, _ = zoo.load(str(copy), device="cpu")  # intact: loads
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x7F  # a flipped byte inside the tensor data: safetensors alone would load it
+    weights.write_bytes(bytes(data))
+    with pytest.raises(zoo.ChecksumError, match=f"model {name}: file model.safetensors is corrupt"):
+        zoo.load(str(copy), device="cpu")
+
+
+def test_a_folder_with_nan_weights_is_refused(tmp_path):
+    """A folder the manifest does not know (saved by the user) that holds NaN weights gives an error naming it."""
+    import torch
+
+    model, tok = zoo.load(SHIPPED[0], device="cpu")
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    folder = tmp_path / "saved"
+    model.config.update({"w7_note": "not a family copy"})  # another config.json: not matched to the manifest
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    with pytest.raises(zoo.ChecksumError, match="NaN or infinite"):
+        zoo.load(str(folder), device="cpu")
+
+
+def test_threads_follow_the_idle_cores(monkeypatch):
+    """auto_threads uses the idle cores (at least one); torch_threads restores the count after the block."""
+    import os
+
+    import torch
+
+    from week7 import lm
+
+    n = os.cpu_count() or 1
+    monkeypatch.setattr(lm, "free_cores", lambda sample_s=0.2: 0.2)  # another job holds every core
+    assert lm.auto_threads() == 1
+    monkeypatch.setattr(lm, "free_cores", lambda sample_s=0.2: float(n))  # idle machine
+    assert lm.auto_threads() == n and lm.auto_threads(max_threads=1) == 1
+    before = torch.get_num_threads()
+    with lm.torch_threads(1) as used:
+        assert used == 1 and torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    monkeypatch.undo()
+    idle = lm.free_cores(0.05)
+    assert 0.0 <= idle <= n + 1e-9, idle

@@ -9,17 +9,62 @@ scored). Both show a tqdm bar with ``progress=True``.
 
 from __future__ import annotations
 
-from typing import Sequence
+import contextlib
+import os
+import time
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
-__all__ = ["device", "generate", "score_choices", "encode"]
+__all__ = ["device", "generate", "score_choices", "encode", "free_cores", "auto_threads", "torch_threads"]
 
 
 def device() -> str:
     """``"cuda"`` when a GPU is visible, else ``"cpu"``."""
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def free_cores(sample_s: float = 0.2) -> float:
+    """CPU cores idle right now: the idle share of all cores over ``sample_s`` seconds (Linux ``/proc/stat``).
+
+    Returns the number of cores when it cannot tell (another system).
+    """
+    def snap() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            vals = [int(v) for v in f.readline().split()[1:]]
+        return sum(vals), vals[3] + (vals[4] if len(vals) > 4 else 0)  # total, idle + iowait
+
+    n = os.cpu_count() or 1
+    try:
+        t0, i0 = snap()
+        time.sleep(sample_s)
+        t1, i1 = snap()
+    except (OSError, ValueError, IndexError):
+        return float(n)
+    return n * (i1 - i0) / max(t1 - t0, 1)
+
+
+def auto_threads(max_threads: int | None = None) -> int:
+    """How many torch threads to use now: the cores that are idle, at least 1, at most ``max_threads``.
+
+    On a shared 2-core machine two threads run 3-7x slower than one when another job holds a core (each thread
+    waits for the other at every operation), while on an idle machine two are about twice as fast as one.
+    """
+    cap = max_threads or os.cpu_count() or 1
+    return max(1, min(cap, int(free_cores() + 0.5)))
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None = None) -> Iterator[int]:
+    """Run the block with ``n`` torch threads (``None``: ``auto_threads()``), then restore the previous count."""
+    before = torch.get_num_threads()
+    use = auto_threads() if n is None else max(1, int(n))
+    torch.set_num_threads(use)
+    try:
+        yield use
+    finally:
+        torch.set_num_threads(before)
 
 
 def _model_device(model) -> torch.device:

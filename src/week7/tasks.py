@@ -24,6 +24,7 @@ The package holds infrastructure only: exercises ask students to write their own
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 from dataclasses import dataclass, field
@@ -363,20 +364,25 @@ def get_task(name: str) -> Task:
 
 
 def evaluate(model, tokenizer, task: str | Task, n: int = 100, k: int = 0, style: str = "direct", seed: int = 0,
-             batch_size: int = 64, progress: bool = False) -> dict:
+             batch_size: int = 64, progress: bool = False, threads: int | None = None) -> dict:
     """Greedy evaluation of ``model`` on ``n`` test examples of ``task`` with ``k`` shots from the train split.
 
     Every example gets its own shots (``task.shots(k, seed=seed * 100_003 + i, balanced=True)``). Returns a dict with
     ``exact`` and ``partial`` (means), the per-example lists ``exact_all``/``partial_all``, and the generations.
+    ``threads``: torch threads for the run; ``None`` picks the idle cores (``week7.lm.auto_threads``), so that a
+    shared machine does not thrash.
     """
-    from week7.lm import generate
+    from week7.lm import generate, torch_threads
 
     task = get_task(task) if isinstance(task, str) else task
     exs = task.examples(n, split="test", seed=seed)
     prompts = [task.prompt(e, task.shots(k, seed=seed * 100_003 + i, balanced=True), style)
                for i, e in enumerate(exs)]
     longest = max(len(task.completion(e, style)) for e in exs)
-    gens = generate(model, tokenizer, prompts, max_new_tokens=longest + 4, batch_size=batch_size, progress=progress)
+    on_cpu = next(model.parameters()).device.type == "cpu" if hasattr(model, "parameters") else False
+    with torch_threads(threads) if on_cpu else contextlib.nullcontext():
+        gens = generate(model, tokenizer, prompts, max_new_tokens=longest + 4, batch_size=batch_size,
+                        progress=progress)
     exact = [float(task.is_correct(g, e.answer)) for g, e in zip(gens, exs)]
     partial = [task.partial_credit(g, e.answer) for g, e in zip(gens, exs)]
     return {"task": task.name, "k": k, "style": style, "n": n, "exact": sum(exact) / max(n, 1),

@@ -79,6 +79,29 @@ def verify(name: str, folder: str | Path | None = None) -> Path:
     return folder
 
 
+def _family_copy(folder: Path) -> str | None:
+    """The family model a folder is a copy of (its config.json has the sha256 a manifest entry lists), or None."""
+    cfg = folder / "config.json"
+    if not cfg.is_file():
+        return None
+    digest = sha256_file(cfg)
+    for name, entry in manifest()["models"].items():
+        if entry.get("files", {}).get("config.json") == digest:
+            return name
+    return None
+
+
+def _check_finite(model, name: str) -> None:
+    """A damaged weights file can load without an error and give NaN or infinite weights: refuse such a model."""
+    import torch
+
+    with torch.no_grad():
+        bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise ChecksumError(f"model {name!r}: {len(bad)} weight tensor(s) hold NaN or infinite values ({bad[0]}, ...): "
+                            "its weights file is damaged; reinstall or re-save the model")
+
+
 def list_models():
     """A pandas DataFrame with one row per shipped family model, small -> large.
 
@@ -130,6 +153,9 @@ def load(name_or_path_or_hub: str, device: str | None = None):
         folder, source = verify(name), "family"
     elif Path(name).expanduser().is_dir():
         folder, source = Path(name).expanduser(), "folder"
+        family_name = _family_copy(folder)
+        if family_name is not None:  # a copy of a family model: its files are checked like the shipped ones
+            verify(family_name, folder)
     elif Path(name).expanduser().exists():
         raise ValueError(f"{name!r} is a file; give the folder that holds config.json and the weights")
     else:
@@ -146,6 +172,7 @@ def load(name_or_path_or_hub: str, device: str | None = None):
             + ("HF_HUB_OFFLINE is set" if offline else "no hub is reachable from this machine or the name is wrong")
             + f". Use a family model ({', '.join(FAMILY)}) or a local folder saved with save_pretrained. "
             f"(transformers said: {str(err).splitlines()[0][:200]})") from err
+    _check_finite(model, name)
     if tok.pad_token is None and tok.eos_token is not None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
