@@ -141,8 +141,10 @@ def test_threads_follow_the_idle_cores(monkeypatch):
     from week7 import lm
 
     n = os.cpu_count() or 1
+    monkeypatch.setattr(lm, "_IDLE", [-1e9, 0.0])
     monkeypatch.setattr(lm, "free_cores", lambda sample_s=0.2: 0.2)  # another job holds every core
     assert lm.auto_threads() == 1
+    monkeypatch.setattr(lm, "_IDLE", [-1e9, 0.0])
     monkeypatch.setattr(lm, "free_cores", lambda sample_s=0.2: float(n))  # idle machine
     assert lm.auto_threads() == n and lm.auto_threads(max_threads=1) == 1
     before = torch.get_num_threads()

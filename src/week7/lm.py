@@ -52,7 +52,13 @@ def auto_threads(max_threads: int | None = None) -> int:
     waits for the other at every operation), while on an idle machine two are about twice as fast as one.
     """
     cap = max_threads or os.cpu_count() or 1
-    return max(1, min(cap, int(free_cores() + 0.5)))
+    now = time.monotonic()
+    if now - _IDLE[0] > 10.0:  # one sample per 10 s: a sweep of many small evaluations pays it once
+        _IDLE[:] = [now, free_cores(0.1)]
+    return max(1, min(cap, int(_IDLE[1] + 0.5)))
+
+
+_IDLE = [-1e9, 0.0]  # (when, idle cores) of the last sample
 
 
 @contextlib.contextmanager
