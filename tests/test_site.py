@@ -85,6 +85,7 @@ def test_every_page_renders_offline(built_site: Path, server: str, artifacts: Pa
             browser.close()
     assert not problems, "\n".join(problems)
     assert checked["figures"] >= 1 and checked["widgets"] >= 1 and checked["math"] >= 1, checked
+    assert checked.get("tables", 0) >= 1, "no printed table found on any page: the padding check saw nothing"
 
 
 def _check_page(browser, url: str, shot: Path, checked: dict) -> list[str]:
@@ -131,6 +132,11 @@ def _check_page(browser, url: str, shot: Path, checked: dict) -> list[str]:
             checked["math"] += n_math
         except Exception:
             problems.append(f"{n_math} formula(s) but MathJax typeset none")
+    pads = page.evaluate("() => [...document.querySelectorAll('.cell_output table td')].slice(0, 50)"
+                         ".map(td => parseFloat(getComputedStyle(td).paddingLeft))")
+    if pads and min(pads) < 4:  # columns would run together (the family table of chapter 04 did)
+        problems.append(f"a printed table's cells have {min(pads)} px of padding; w7-tables.css is not applied")
+    checked["tables"] = checked.get("tables", 0) + len(pads)
     page.wait_for_timeout(300)  # late requests (fonts, lazy MathJax parts) still go through the route check
     page.screenshot(path=str(shot), full_page=True)
     ctx.close()

@@ -160,6 +160,10 @@ def load(name_or_path_or_hub: str, device: str | None = None):
         raise ValueError(f"{name!r} is a file; give the folder that holds config.json and the weights")
     else:
         folder, source = name, "hub"
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # "Loading weights" bars would land in every notebook and page that loads one
     try:
         tok = AutoTokenizer.from_pretrained(str(folder))
         model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
@@ -172,6 +176,9 @@ def load(name_or_path_or_hub: str, device: str | None = None):
             + ("HF_HUB_OFFLINE is set" if offline else "no hub is reachable from this machine or the name is wrong")
             + f". Use a family model ({', '.join(FAMILY)}) or a local folder saved with save_pretrained. "
             f"(transformers said: {str(err).splitlines()[0][:200]})") from err
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
     _check_finite(model, name)
     if tok.pad_token is None and tok.eos_token is not None:
         tok.pad_token = tok.eos_token
