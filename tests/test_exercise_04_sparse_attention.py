@@ -3,7 +3,9 @@
 The grading test (`check_assignment`) proves what EXERCISES.md asks: the solution scores full marks within its
 time budget, the student version scores 0, each wrong submission in tests/fixtures/04-sparse-attention loses
 exactly the parts it breaks, and the committed student version is what nbgrader generates now. The other tests
-are fast: the notebook's structure and points, and the solution's functions against their test cells in process.
+are fast: the notebook's structure and points, each listed mistake (tests/fixtures/04-sparse-attention/
+make_fixtures.py) against the VISIBLE tests, whose message must name it, and the solution's functions against
+their test cells in process.
 """
 
 from __future__ import annotations
@@ -61,6 +63,15 @@ def test_points_and_manual_parts():
         visible, hidden = c.source.split("### BEGIN HIDDEN TESTS")
         assert visible.count("assert") >= 2 and hidden.count("assert") >= 2, gid
         assert hidden.rstrip().endswith("### END HIDDEN TESTS"), f"{gid} must end with its hidden asserts"
+
+
+def test_no_raw_citation_role_or_missing_file_in_the_student_version():
+    """MyST roles do not render in a notebook, and a hub student has no docs/ or benchmarks/ folder."""
+    text = "\n".join(c.source for c in nbformat.read(ROOT / "exercises" / ASSIGNMENT / SOLUTION.name,
+                                                     as_version=4).cells)
+    for bad in ("{cite", "docs/", "benchmarks/", "../shared"):
+        assert bad not in text, bad
+    assert "## References" in text and "Child, R." in text
 
 
 def test_answers_are_not_importable_from_the_package():
@@ -130,6 +141,7 @@ def test_each_mistake_fails_a_visible_test_that_names_it(fixture):
 
 
 def test_the_solution_passes_every_visible_test():
+    """The control for the test above: with no mistake, every visible test cell passes."""
     assert _visible_failures(_namespace()) == dict.fromkeys(
         ["sparse-attention-mask", "sparse-attention-nnz", "sparse-attention-dense", "sparse-attention-blocksparse",
          "sparse-attention-grad", "sparse-attention-memory"])

@@ -4,7 +4,8 @@ The grading test (`check_assignment`) proves what EXERCISES.md asks: the solutio
 budget, the student version scores 0, each wrong submission in tests/fixtures/05-model-parallelism loses exactly
 the parts it breaks, and the committed student version is what nbgrader generates now. The in-process test runs
 the solution's parallel test cells (visible and hidden: gloo at world sizes 1, 2 and 4) and checks that no rank
-survives them.
+survives them; each listed mistake (tests/fixtures/05-model-parallelism/make_fixtures.py) runs against the VISIBLE
+tests, whose message must name its case, rank and pass.
 """
 
 from __future__ import annotations
