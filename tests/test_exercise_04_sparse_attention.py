@@ -3,11 +3,14 @@
 The grading test (`check_assignment`) proves what EXERCISES.md asks: the solution scores full marks within its
 time budget, the student version scores 0, each wrong submission in tests/fixtures/04-sparse-attention loses
 exactly the parts it breaks, and the committed student version is what nbgrader generates now. The other tests
-are fast: the notebook's structure and points, and the solution's functions against their test cells in process.
+are fast: the notebook's structure and points, each listed mistake (tests/fixtures/04-sparse-attention/
+make_fixtures.py) against the VISIBLE tests, whose message must name it, and the solution's functions against
+their test cells in process.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import nbformat
@@ -62,6 +65,15 @@ def test_points_and_manual_parts():
         assert hidden.rstrip().endswith("### END HIDDEN TESTS"), f"{gid} must end with its hidden asserts"
 
 
+def test_no_raw_citation_role_or_missing_file_in_the_student_version():
+    """MyST roles do not render in a notebook, and a hub student has no docs/ or benchmarks/ folder."""
+    text = "\n".join(c.source for c in nbformat.read(ROOT / "exercises" / ASSIGNMENT / SOLUTION.name,
+                                                     as_version=4).cells)
+    for bad in ("{cite", "docs/", "benchmarks/", "../shared"):
+        assert bad not in text, bad
+    assert "## References" in text and "Child, R." in text
+
+
 def test_answers_are_not_importable_from_the_package():
     """The course package holds the infrastructure only: none of the functions students write is in week7."""
     import week7
@@ -73,6 +85,66 @@ def test_answers_are_not_importable_from_the_package():
     assert "j % s == 0" not in text and "% s" not in text, "the pattern's formula belongs to the students"
 
 
+def _namespace(edits: dict[str, list[tuple[str, str]]] | None = None) -> dict:
+    """The setup, the slide's mask and every answer cell (with `edits` applied) run in a fresh namespace."""
+    g: dict = {}
+    for c in nbformat.read(SOLUTION, as_version=4).cells:
+        meta = c.metadata.get("nbgrader", {})
+        if c.cell_type != "code":
+            continue
+        src = c.source
+        if "RUN_SWEEP = False" in src:
+            src = src.replace("viz.setup()", "")
+        elif "def slide_mask" in src:
+            src = src.split("\n\n\nt0 = time.perf_counter()")[0]
+        elif not meta.get("solution"):
+            continue
+        for old, new in (edits or {}).get(meta.get("grade_id"), []):
+            assert src.count(old) == 1, (meta.get("grade_id"), old)
+            src = src.replace(old, new)
+        exec(compile(src, meta.get("grade_id", "cell"), "exec"), g)
+    return g
+
+
+def _visible_failures(g: dict) -> dict[str, str | None]:
+    """grade id -> the message of the first failing visible assertion of each test cell (None: all passed)."""
+    out = {}
+    for gid, c in _graded(SOLUTION).items():
+        if c.cell_type != "code":
+            continue
+        try:
+            exec(compile(c.source.split("### BEGIN HIDDEN TESTS")[0], gid, "exec"), g)
+        except Exception as err:  # noqa: BLE001  (a wrong answer may raise anything; the test reports it)
+            out[gid] = f"{type(err).__name__}: {err}"
+        else:
+            out[gid] = None
+    return out
+
+
+def _mistakes() -> dict:
+    spec = importlib.util.spec_from_file_location("make_fixtures_04", FIXTURES / "make_fixtures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.MISTAKES
+
+
+@pytest.mark.parametrize("fixture", sorted(_mistakes()))
+def test_each_mistake_fails_a_visible_test_that_names_it(fixture):
+    """Every listed mistake fails the VISIBLE part of exactly the test cells whose points it loses, with a message
+    naming the case and the expected and actual values; the other visible tests still pass."""
+    m = _mistakes()[fixture]
+    failures = _visible_failures(_namespace({m["cell"]: m["edits"]}))
+    failed = sorted(gid for gid, msg in failures.items() if msg)
+    assert failed == sorted(m["lost"]), f"{fixture}: visible tests failed in {failed}, it loses {m['lost']}: {failures}"
+    gid, text = m["visible"]
+    assert text in failures[gid], f"{fixture}: the visible failure of {gid} does not say {text!r}: {failures[gid]}"
+
+
+def test_the_solution_passes_every_visible_test():
+    """The control for the test above: with no mistake, every visible test cell passes."""
+    assert _visible_failures(_namespace()) == dict.fromkeys(
+        ["sparse-attention-mask", "sparse-attention-nnz", "sparse-attention-dense", "sparse-attention-blocksparse",
+         "sparse-attention-grad", "sparse-attention-memory"])
 
 
 def test_solution_passes_its_tests_in_process():

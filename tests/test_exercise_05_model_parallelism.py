@@ -4,11 +4,13 @@ The grading test (`check_assignment`) proves what EXERCISES.md asks: the solutio
 budget, the student version scores 0, each wrong submission in tests/fixtures/05-model-parallelism loses exactly
 the parts it breaks, and the committed student version is what nbgrader generates now. The in-process test runs
 the solution's parallel test cells (visible and hidden: gloo at world sizes 1, 2 and 4) and checks that no rank
-survives them.
+survives them; each listed mistake (tests/fixtures/05-model-parallelism/make_fixtures.py) runs against the VISIBLE
+tests, whose message must name its case, rank and pass.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from pathlib import Path
 
@@ -39,7 +41,7 @@ def test_fixtures_are_in_sync_with_their_script(tmp_path):
 
 def test_points_and_cells():
     """75 points: 65 autograded in one cell per part (each opening with 'Check', ending in asserts, with hidden
-    tests), 10 for a hand-graded answer with a mark scheme."""
+    tests), 10 for four hand-graded answers, each with its own mark scheme."""
     nb = nbformat.read(SOLUTION, as_version=4)
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     auto = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in graded
@@ -47,8 +49,12 @@ def test_points_and_cells():
     manual = [c for c in graded if c.cell_type == "markdown"]
     assert sum(auto.values()) == AUTO_POINTS and len(auto) == 10, auto
     assert all(g.startswith("model-parallelism-") for g in auto)
-    assert [c.metadata["nbgrader"]["points"] for c in manual] == [10]
-    assert "=== BEGIN MARK SCHEME ===" in manual[0].source
+    assert [(c.metadata["nbgrader"]["grade_id"], c.metadata["nbgrader"]["points"]) for c in manual] == [
+        ("model-parallelism-analysis-ckpt", 3), ("model-parallelism-analysis-autocast", 3),
+        ("model-parallelism-analysis-scaling", 2), ("model-parallelism-analysis-combine", 2)]
+    for c in manual:
+        assert "=== BEGIN MARK SCHEME ===" in c.source and "=== END MARK SCHEME ===" in c.source
+        assert c.metadata["nbgrader"]["points"] == float(c.source.split("=== BEGIN MARK SCHEME ===")[1].split()[0])
     for c in graded:
         if c.cell_type == "code":
             first = c.source.splitlines()[0]
@@ -92,6 +98,64 @@ def test_parallel_cells_pass_at_world_sizes_2_and_4_and_leave_no_process():
     deadline = time.monotonic() + 3
     while _alive_children() - before and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert not (_alive_children() - before), "ranks left behind"
+
+
+def test_no_raw_citation_role_or_missing_file_in_the_student_version():
+    """MyST roles do not render in a notebook, and a hub student has no docs/ or benchmarks/ folder."""
+    text = "\n".join(c.source for c in nbformat.read(ROOT / "exercises" / ASSIGNMENT / SOLUTION.name,
+                                                     as_version=4).cells)
+    for bad in ("{cite", "docs/", "benchmarks/", "../shared"):
+        assert bad not in text, bad
+    assert "## References" in text and "Shoeybi" in text
+
+
+def _mistakes() -> dict:
+    spec = importlib.util.spec_from_file_location("make_fixtures_05", FIXTURES / "make_fixtures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.MISTAKES
+
+
+GIVEN = ("setup", "timeline-tools", "stage", "pipeline-runner", "tp-runner", "dp-runner", "saved-bytes")
+
+
+def _visible_failures(edits: dict[str, list[tuple[str, str]]], gids: list[str]) -> dict[str, str | None]:
+    """Run the given helpers and every answer cell (with `edits`), then the VISIBLE part of the test cells `gids`:
+    grade id -> the message of the first failing visible assertion (None: all passed)."""
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nbformat.read(SOLUTION, as_version=4).cells}
+    g: dict = {}
+    for gid, c in cells.items():
+        meta = c.metadata.get("nbgrader", {})
+        if c.cell_type != "code" or not (gid in GIVEN or meta.get("solution")):
+            continue
+        src = c.source.replace("viz.setup()", "")
+        for old, new in edits.get(gid, []):
+            assert src.count(old) == 1, (gid, old)
+            src = src.replace(old, new)
+        exec(compile(src, gid, "exec"), g)
+    out = {}
+    for gid in gids:
+        try:
+            exec(compile(cells[gid].source.split("### BEGIN HIDDEN TESTS")[0], gid, "exec"), g)
+        except Exception as err:  # noqa: BLE001  (a wrong answer may raise anything; the test reports it)
+            out[gid] = f"{type(err).__name__}: {err}"
+        else:
+            out[gid] = None
+    return out
+
+
+@pytest.mark.parametrize("fixture", sorted(_mistakes()))
+def test_each_mistake_fails_a_visible_test_that_names_it(fixture):
+    """Every listed mistake fails the VISIBLE part of each test cell whose points it loses, with a message naming the
+    case (world size, rank, pass) and the expected and actual values."""
+    m = _mistakes()[fixture]
+    before = _alive_children()
+    failures = _visible_failures({m["cell"]: m["edits"]}, m["lost"])
+    assert all(failures.values()), f"{fixture}: some visible tests it loses points in pass: {failures}"
+    gid, text = m["visible"]
+    assert text in failures[gid], f"{fixture}: the visible failure of {gid} does not say {text!r}: {failures[gid]}"
+    time.sleep(0.2)
     assert not (_alive_children() - before), "ranks left behind"
 
 
