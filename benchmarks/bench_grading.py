@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     names = args.assignments or sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
     load0 = os.getloadavg()
-    print(f"{len(names)} solution{'s' * (len(names) != 1)}, one at a time, 1 worker, sandboxed; {os.cpu_count()} CPU cores; "
-          f"load average {load0[0]:.1f} {load0[1]:.1f} {load0[2]:.1f} at start; budget {BUDGET_S:.0f} s each")
+    print(f"{len(names)} solution{'s' * (len(names) != 1)}, one at a time, 1 worker, sandboxed; "
+          f"{os.cpu_count()} CPU cores; load average {load0[0]:.1f} {load0[1]:.1f} {load0[2]:.1f} at start; "
+          f"budget {BUDGET_S:.0f} s each")
     print(f"{'assignment':<24} {'points':>9} {'graded in':>10} {'/ budget':>9}  wall")
     bad = 0
     t_all = time.perf_counter()
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<24} {r.total:>4g}/{r.max_total:<4g} {r.seconds:>8.1f} s {r.seconds / BUDGET_S:>8.2f}x"
               f"  {wall:.1f} s{note}", flush=True)
     load1 = os.getloadavg()
-    print(f"total {time.perf_counter() - t_all:.0f} s; load average {load1[0]:.1f} {load1[1]:.1f} {load1[2]:.1f} at end")
+    print(f"total {time.perf_counter() - t_all:.0f} s; "
+          f"load average {load1[0]:.1f} {load1[1]:.1f} {load1[2]:.1f} at end")
     return 1 if bad else 0
 
 
