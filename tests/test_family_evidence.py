@@ -1,7 +1,9 @@
 """The family's evidence (src/week7/data/family/) is what tools/family/evidence.py makes from the shipped models.
 
 * The findings, figures' numbers and the README's generated section follow from the committed table by the script's
-  fixed rules (a hand edit of any of them fails here).
+  fixed rules (a hand edit of any of them fails here). They are compared as data, not bytes: numbers within a
+  relative 1e-6, and a number printed in the README within one unit of its last digit, since the last bits of a
+  float (and so, at a rounding boundary, a printed digit) differ between machines.
 * The smallest model's rows of the committed table are reproduced by evaluating it again from the shipped files
   (greedy decoding: the same outputs on any CPU; tolerance 0.02 for the rare argmax tie in float16 weights).
 """
