@@ -28,6 +28,7 @@ from .settings import REPO, Settings
 __all__ = ["Result", "generate", "grade", "check_assignment", "BUDGET_S"]
 
 BUDGET_S = 90.0  # the solution notebook's execution budget on 2 cores (EXERCISES.md)
+CAP_FACTOR = 3.0  # tests fail only past CAP_FACTOR * budget; benchmarks/bench_grading.py measures the budget
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN MARK SCHEME",
            "END MARK SCHEME")
 # cell/notebook metadata that Jupyter front ends change on their own; ignored when comparing releases
@@ -144,7 +145,8 @@ def check_assignment(assignment: str, fixtures: Path, *, course_root: Path | Non
     - the solution scores full autograded marks; the unmodified student version scores 0 and does not fail;
     - every fixture listed in fixtures/expected.json ({"wrong.ipynb": {"lost": [grade ids], "why": "..."}})
       loses exactly those grade ids and keeps all others;
-    - the solution's grading run (execution plus about 1 s of nbgrader) is under budget_s.
+    - the solution's grading run (execution plus about 1 s of nbgrader) is under CAP_FACTOR * budget_s (a generous
+      cap for a loaded machine; benchmarks/bench_grading.py measures each solution against budget_s itself).
     Prints one summary line (times measured); writes a JSON report to `report` when given.
     """
     s = _settings(course_root)
@@ -218,5 +220,10 @@ def check_assignment(assignment: str, fixtures: Path, *, course_root: Path | Non
     if report is not None:
         Path(report).parent.mkdir(parents=True, exist_ok=True)
         Path(report).write_text(json.dumps(summary, indent=2))
-    assert sol.seconds < budget_s, (f"the solution of {assignment} took {sol.seconds:.1f} s to grade; the budget is "
-                                    f"{budget_s:.0f} s on 2 cores: make it faster or put slow parts behind a flag")
+    # The budget itself is measured by benchmarks/bench_grading.py (one solution at a time, load average printed);
+    # a test on a shared, loaded machine holds only a generous cap, so contention cannot fail it.
+    cap_s = CAP_FACTOR * budget_s
+    assert sol.seconds < cap_s, (
+        f"the solution of {assignment} took {sol.seconds:.1f} s to grade, over this test's cap of {cap_s:.0f} s "
+        f"({CAP_FACTOR:g}x the {budget_s:.0f} s budget, generous for a loaded machine); measure it against the budget "
+        f"with `python benchmarks/bench_grading.py {assignment}` and make it faster or put slow parts behind a flag")

@@ -5,7 +5,8 @@
   ``expected.json``), so a notebook change cannot leave stale fixtures behind.
 * ``grades_as_designed``: real nbgrader in the sandbox through ``autograder.api.check_assignment`` (solution full
   marks, student version 0, each fixture loses exactly its parts, student version in sync), then the autograded
-  points and the solution's time budget.
+  points and a cap of 3x the solution's time budget (the budget itself is measured by
+  ``benchmarks/bench_grading.py``, not by a test on a shared machine).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-BUDGET_S = 90  # EXERCISES.md: the solution runs in under 90 s on 2 CPU cores
+BUDGET_S = 90  # EXERCISES.md: the solution runs in under 90 s on 2 CPU cores (benchmarks/bench_grading.py measures it)
+CAP_S = 3 * BUDGET_S  # what a test holds on a shared machine: contention cannot fail it, a 3x slowdown does
 
 
 def fixtures_match_their_script(assignment: str, tmp_path: Path, min_fixtures: int = 3) -> None:
@@ -43,5 +45,8 @@ def grades_as_designed(assignment: str, artifacts: Path, points: float | None = 
     summary = json.loads(report.read_text())
     if points is not None:
         assert summary["points"] == points, summary
-    assert summary["solution_s"] < BUDGET_S, summary
+    assert summary["solution_s"] < CAP_S, (
+        f"the solution of {assignment} graded in {summary['solution_s']} s, over the test's cap of {CAP_S} s (3x the "
+        f"{BUDGET_S} s budget, generous for a loaded machine); measure it with "
+        f"`python benchmarks/bench_grading.py {assignment}`: {summary}")
     return summary
