@@ -232,7 +232,7 @@ def import_folder(s: Settings, assignment: str, folder: Path, notebook_ids: list
     Lateness: a folder's own timestamp.txt; else `submitted_at` ("YYYY-mm-dd HH:MM:SS UTC") or, with
     `use_mtime`, the newest file time; else no timestamp (not checked for lateness, noted per student).
     """
-    from .integrity import _read, course_grade_ids, grade_ids, locate, near_name
+    from .integrity import NBGRADER_FILES, _read, course_grade_ids, grade_ids, locate, near_name
     from .settings import is_litter
 
     folder = Path(folder)
@@ -286,23 +286,22 @@ def import_folder(s: Settings, assignment: str, folder: Path, notebook_ids: list
                 out.skipped[name] = f"unreadable ({first})" + _kept(earlier, assignment, student, dest)
                 continue
             files = [p for p in stage.rglob("*") if p.is_file()]
+            content = [p for p in files if not (p.parent == stage and p.name in NBGRADER_FILES)]
             loc = locate(stage, expected, others, assignment)
             usable = [i for i, p in loc.found.items() if _read(p)[0] is not None]
+            unusable = None  # why this entry holds nothing gradable
             if not usable:
-                if not files:
-                    why = "empty folder" if src_files is not None else "empty file"
+                if not content:
+                    unusable = "empty folder" if src_files is not None else "empty file"
                 elif loc.foreign:
-                    why = "; ".join(loc.notes)
+                    unusable = "; ".join(loc.notes)
                 elif loc.found:
-                    why = "; ".join(f"{p.name}: {_read(p)[1]}" for p in loc.found.values())
+                    unusable = "; ".join(f"{p.name}: {_read(p)[1]}" for p in loc.found.values())
                 else:
-                    why = "no notebook of " + assignment + " (" + ", ".join(
-                        f"{i}.ipynb" for i in notebook_ids) + f"); files: {', '.join(loc.extra[:5])}"
-                    why += ("; " + "; ".join(loc.notes)) if loc.notes else ""
-                if dest.exists() or not files:
-                    out.skipped[name] = why + _kept(earlier, assignment, student, dest)
-                    continue
-                notes.append(why)  # nothing earlier to keep: imported, so that status shows why it scores 0
+                    unusable = (f"no notebook of {assignment} ({', '.join(f'{i}.ipynb' for i in notebook_ids)}); "
+                                f"files: {', '.join(loc.extra[:5])}" + ("; " + "; ".join(loc.notes) if loc.notes
+                                                                       else ""))
+                notes.append(unusable)
             else:
                 notes += loc.notes
             ts = stage / "timestamp.txt"
@@ -323,10 +322,14 @@ def import_folder(s: Settings, assignment: str, folder: Path, notebook_ids: list
                         ts.write_text(_ts_text(dt.datetime.fromtimestamp(mtime, dt.timezone.utc)))
                 else:
                     notes.append(NO_TIMESTAMP)
+            if dest.exists() and fingerprint(dest) == fingerprint(stage):
+                out.students[student] = "unchanged"
+                continue
+            if unusable is not None and (dest.exists() or not content):
+                # never replaces an earlier submission; with nothing earlier, an empty entry is no submission
+                out.skipped[name] = unusable + _kept(earlier, assignment, student, dest)
+                continue
             if dest.exists():
-                if fingerprint(dest) == fingerprint(stage):
-                    out.students[student] = "unchanged"
-                    continue
                 hist = s.workspace / "submitted-history" / student / assignment / \
                     dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
                 hist.parent.mkdir(parents=True, exist_ok=True)
