@@ -163,7 +163,8 @@ def cmd_autograde(args) -> int:
         res = autograde(s, a, args.student or None, workers=args.workers, force=args.force)
         failed += _report_autograde(s, a, res, args.student or None)
     if failed:
-        print(f"{failed} submission(s) failed: not graded (exit status 1); fix what `status` says and run again")
+        print(f"{failed} submission(s) failed: not graded (exit status 1). Infrastructure failures are graded again "
+              "by the next autograde run once fixed; the others when the student's files change")
     return 1 if failed else 0
 
 
