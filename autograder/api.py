@@ -2,10 +2,10 @@
 
     from autograder.api import generate, grade, check_assignment
 
-    generate("03-sparse-attention")                     # solutions/03-.../ -> exercises/03-.../ (real nbgrader)
-    results = grade("03-sparse-attention", {"alice": Path("alice.ipynb")}, workers=2)
+    generate("04-sparse-attention")                     # solutions/04-.../ -> exercises/04-.../ (real nbgrader)
+    results = grade("04-sparse-attention", {"alice": Path("alice.ipynb")}, workers=2)
     results["alice"].total, results["alice"].by_grade_id   # autograded points only
-    check_assignment("03-sparse-attention", Path("tests/fixtures/exercises/03-sparse-attention"))
+    check_assignment("04-sparse-attention", Path("tests/fixtures/04-sparse-attention"))
 
 Every call uses real nbgrader (generate_assignment, autograde) in throw-away course roots, so tests never share
 a gradebook and never write into the instructor workspace. `course_root` (a folder holding solutions/ and
@@ -44,7 +44,7 @@ def _settings(course_root: Path | None, settings: Settings | None = None) -> Set
 
 def _check_name(assignment: str, s: Settings) -> Path:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", assignment or ""):
-        raise ValueError(f"assignment {assignment!r}: use the folder name under solutions/, e.g. 03-sparse-attention")
+        raise ValueError(f"assignment {assignment!r}: use the folder name under solutions/, e.g. 04-sparse-attention")
     src = s.solutions / assignment
     if not src.is_dir():
         have = sorted(p.name for p in s.solutions.iterdir() if p.is_dir()) if s.solutions.is_dir() else []

@@ -2,10 +2,12 @@
 
 From a folder of submissions to grades and feedback in one command:
 
-    python -m autograder grade-all 03-sparse-attention --from ~/submissions/03
+    python -m autograder grade-all 04-sparse-attention --from ~/submissions/04 --duedate "2026-12-01 17:00:00 UTC"
 
 (imports the folder into the workspace, autogrades in parallel in the sandbox, writes feedback and exports).
 The steps one by one: generate, release, collect, autograde, feedback, export, status.
+Exit status: 0 when everything was graded; 1 when a submission failed (could not be graded: `status` says why)
+or a generated solution / student version does not score as it must; 2 for a wrong command line or setting.
 """
 
 from __future__ import annotations
@@ -81,6 +83,13 @@ def cmd_generate(args) -> int:
         ok_rel = re_.status != "failed" and re_.total == 0
         print(f"  solution {so.total:g}/{so.max_total:g} ({'ok' if ok_sol else 'NOT FULL MARKS'}, {so.seconds:.1f} s)"
               f"; student version {re_.total:g}/{re_.max_total:g} ({'ok' if ok_rel else 'SHOULD SCORE 0'})")
+        for gid, (got, pts) in so.by_grade_id.items():  # why the solution fell short: each lost part, its error
+            if got < pts:
+                print(f"    solution lost {gid} ({got:g}/{pts:g}): {so.errors.get(gid) or 'no error recorded'}")
+        for gid, (got, pts) in re_.by_grade_id.items():
+            if got > 0:
+                print(f"    student version scores on {gid} ({got:g}/{pts:g}): its tests pass on the unanswered "
+                      "stubs; make them fail")
         for r in (so, re_):
             for f in r.flags:
                 print(f"    {r.student}: {f}")
@@ -99,16 +108,38 @@ def cmd_release(args) -> int:
     return 0
 
 
+def _check_times(args) -> None:
+    """Stop before anything is imported or graded when --duedate / --submitted-at is not a time."""
+    from .workspace import parse_time
+
+    for opt in ("duedate", "submitted_at"):
+        v = getattr(args, opt, None)
+        if v:
+            parse_time(v, "--" + opt.replace("_", "-"))
+    if getattr(args, "submitted_at", None) and getattr(args, "use_mtime", False):
+        raise ValueError("--submitted-at and --use-mtime both set a missing timestamp.txt: give one of them")
+
+
 def cmd_collect(args) -> int:
     from .workspace import import_folder, nbgrader_cli
 
     s = _settings(args)
+    _check_times(args)
     for a in _assignments(s, args):
         if args.from_folder:
-            got = import_folder(s, a, Path(args.from_folder), _notebook_ids(s, a))
-            counts = {k: sum(1 for v in got.values() if v == k) for k in ("new", "resubmitted", "unchanged")}
-            print(f"{a}: {counts['new']} new, {counts['resubmitted']} resubmitted, {counts['unchanged']} unchanged "
-                  f"-> {s.workspace / 'submitted'}")
+            got = import_folder(s, a, Path(args.from_folder), _notebook_ids(s, a),
+                                submitted_at=getattr(args, "submitted_at", None),
+                                use_mtime=getattr(args, "use_mtime", False))
+            line = (f"{a}: {got.count('new')} new, {got.count('resubmitted')} resubmitted, "
+                    f"{got.count('unchanged')} unchanged -> {s.workspace / 'submitted'}")
+            if got.skipped:
+                line += f"; skipped {len(got.skipped)}: " + "; ".join(f"{k} ({v})" for k, v in got.skipped.items())
+            if got.litter:
+                line += f"; ignored OS litter: {', '.join(got.litter)}"
+            print(line)
+            for st, notes in got.notes.items():
+                for n in notes:
+                    print(f"  {st}: {n}")
         else:
             nbgrader_cli(s, "collect", a, "--update")
     return 0
@@ -119,6 +150,7 @@ def cmd_autograde(args) -> int:
     from .workspace import autograde
 
     s = _settings(args)
+    _check_times(args)
     orphans = reap_orphans()  # kernels of an earlier run that was killed before it could stop them
     if orphans:
         print(f"stopped {len(orphans)} sandboxed kernel(s) left by an interrupted earlier run")
@@ -129,14 +161,36 @@ def cmd_autograde(args) -> int:
 
             set_duedate(s, a, args.duedate)
         res = autograde(s, a, args.student or None, workers=args.workers, force=args.force)
+        failed += _report_autograde(s, a, res, args.student or None)
+    if failed:
+        print(f"{failed} submission(s) failed: not graded (exit status 1). Infrastructure failures are graded again "
+              "by the next autograde run once fixed; the others when the student's files change")
+    return 1 if failed else 0
+
+
+def _report_autograde(s: Settings, a: str, res: dict, students: list[str] | None) -> int:
+    """Print what one autograde run did; return how many submissions of `a` (of `students`) stand failed."""
+    from .workspace import status, submitted_students
+
+    scope = [x for x in submitted_students(s, a) if not students or x in students]
+    unchanged = len(scope) - len(res)
+    if not scope:
+        print(f"{a}: nothing to grade: no submission in {s.workspace / 'submitted'} (collect them first: "
+              f"`collect {a} --from FOLDER`)")
+    elif not res:
+        print(f"{a}: nothing to grade: {unchanged} submission(s) unchanged since their last grading "
+              "(use --force to grade again)")
+    else:
         n = {k: sum(1 for r in res.values() if r.status == k) for k in ("graded", "flagged", "failed")}
         print(f"{a}: graded {len(res)} submission(s): {n['graded']} clean, {n['flagged']} flagged, "
-              f"{n['failed']} failed (see `status {a}`)")
-        if res:
-            secs = sorted(r.seconds for r in res.values())
-            print(f"  time per submission: median {secs[len(secs) // 2]:.1f} s, max {secs[-1]:.1f} s")
-        failed += n["failed"]
-    return 0
+              f"{n['failed']} failed (see `status {a}`)" + (f"; {unchanged} unchanged since their last grading"
+                                                             if unchanged else ""))
+        secs = sorted(r.seconds for r in res.values())
+        print(f"  time per submission: median {secs[len(secs) // 2]:.1f} s, max {secs[-1]:.1f} s")
+    bad = [r for r in status(s, a) if r["status"] == "failed" and r["student"] in scope]
+    for r in bad:
+        print(f"  FAILED {r['student']}: {r['detail']}")
+    return len(bad)
 
 
 def cmd_feedback(args) -> int:
@@ -184,12 +238,13 @@ def cmd_status(args) -> int:
 
 def cmd_grade_all(args) -> int:
     args.student = None
+    _check_times(args)
     if args.from_folder:
         cmd_collect(args)
-    cmd_autograde(args)
+    rc = cmd_autograde(args)
     cmd_feedback(args)
     cmd_export(args)
-    return cmd_status(args)
+    return max(rc, cmd_status(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name, fn, help_, *, students=False, workers=False, folder=False):
         sp = sub.add_parser(name, help=help_, description=help_)
-        sp.add_argument("assignment", nargs="*", help="assignment folder name(s), e.g. 03-sparse-attention")
+        sp.add_argument("assignment", nargs="*", help="assignment folder name(s), e.g. 04-sparse-attention")
         sp.add_argument("--all", action="store_true", help="every assignment in solutions/")
         if students:
             sp.add_argument("--student", action="append", help="only this student (repeatable)")
@@ -215,6 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
         if folder:
             sp.add_argument("--from", dest="from_folder",
                             help="a folder of submissions: <student>/ folders or <student>.ipynb files")
+            sp.add_argument("--submitted-at", metavar="TIME",
+                            help="submission time for entries of --from without timestamp.txt, e.g. "
+                                 "\"2026-12-01 16:30:00 UTC\" (without it or --use-mtime they are not checked for "
+                                 "lateness)")
+            sp.add_argument("--use-mtime", action="store_true",
+                            help="entries of --from without timestamp.txt: use their newest file time as the "
+                                 "submission time (copies and unzipping can change it)")
         sp.set_defaults(func=fn)
         return sp
 
@@ -257,3 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, SandboxUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except SystemExit as e:  # a message for the instructor (no such assignment, no workspace): exit 2, not 1
+        if isinstance(e.code, str):
+            print(f"error: {e.code}", file=sys.stderr)
+            return 2
+        raise

@@ -12,14 +12,28 @@
 `StderrCounts` keeps stderr text of test cells as ordinary output, so a correct answer that prints a warning
 keeps its points (nbgrader gives 0 to a test cell that wrote anything to stderr).
 
+Infrastructure failures (CONTEXT["infra"], reasons): the grade of such a submission would say nothing about its
+answers, so pipeline.grade_one marks it "failed" instead of "graded". They are: the kernel does not start or
+nbclient stops outside a cell; the integrity guard cannot start; the kernel dies or hangs in instructor code
+before any student code ran; an instructor code cell (locked, not graded: set-up, given helpers, demos) raises an
+error that does not come from the student's code. Instructor cells are restored from the release by nbgrader, so
+an error there comes either from the environment (a missing package, week7 not importable, a missing data file)
+or from the student's earlier answers; it is the student's when its traceback passes through a cell the student
+wrote, or when the cell uses a name the student's cells bind (or must bind: a name no instructor cell defines).
+Otherwise it is the environment: always for ImportError, ModuleNotFoundError and FileNotFoundError, and for any
+error before the first student cell ran.
+
 Per-submission context (work folder, sandbox plan) is passed through the module-level CONTEXT, set by the
 worker process before it calls nbgrader (one submission at a time per process).
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import builtins
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -53,6 +67,61 @@ def _is_test(cell) -> bool:
 def _is_instructor_code(cell) -> bool:
     m = cell.metadata.get("nbgrader", {})
     return cell.cell_type == "code" and m.get("locked") and not m.get("solution") and not m.get("grade")
+
+
+def _is_student_code(cell) -> bool:
+    """A code cell the student wrote: an answer cell or a cell they added (no nbgrader flags)."""
+    if cell.cell_type != "code" or "w7guard" in cell.metadata:
+        return False
+    m = cell.metadata.get("nbgrader", {})
+    return bool(m.get("solution")) or not (m.get("grade") or m.get("locked") or m.get("task"))
+
+
+def _names(source: str, *, bound: bool) -> set[str]:
+    """Names a cell binds (assignments, defs, imports, deletions) or reads; empty if it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        lines = [ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))]  # IPython magics
+        try:
+            tree = ast.parse("\n".join(lines))
+        except (SyntaxError, ValueError):
+            return set()
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load) != bound:
+                out.add(node.id)
+        elif bound and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif bound and isinstance(node, (ast.Import, ast.ImportFrom)):
+            out |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif bound and isinstance(node, (ast.Global, ast.Nonlocal)):
+            out |= set(node.names)
+    return out
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_ENV_ERRORS = ("ModuleNotFoundError", "ImportError", "FileNotFoundError")
+_IPYTHON_NAMES = {"get_ipython", "display", "In", "Out", "exit", "quit", "_", "__", "___", "_ih", "_oh", "_dh"}
+
+
+def error_line(cell) -> str:
+    """The first error of a cell in one line: 'AssertionError: message', or, when the message is empty, the line
+    that raised ('AssertionError at line 3: assert add(2, 3) == 5')."""
+    for o in cell.get("outputs", []):
+        if o.get("output_type") != "error":
+            continue
+        value = str(o.get("evalue") or "").strip()
+        if value:
+            return f"{o.get('ename')}: {value.splitlines()[0]}"[:240]
+        where = ""
+        for frame in _ANSI.sub("", "\n".join(o.get("traceback", []))).split("\n"):
+            m = re.match(r"\s*-+>\s*(\d+)\s(.*)", frame)
+            if m:
+                where = f" at line {m.group(1)}: {m.group(2).strip()}"
+        return (f"{o.get('ename')}{where}")[:240]
+    return ""
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -123,6 +192,14 @@ class GuardedExecute(Execute):
         self._output_used: dict[int, int] = {}
         self._deadline = time.monotonic() + float(ctx.get("notebook_timeout", self.notebook_timeout))
         self._stopped: str | None = None
+        self._infra: list[str] = ctx.setdefault("infra", [])
+        self._student_ran = False
+        self._student_counts: set[int] = set()
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        self._student_names = set(ctx.get("solution_names", ())).union(
+            *(_names(c.source, bound=True) for c in code if _is_student_code(c)))
+        self._instructor_names = set(dir(builtins)) | _IPYTHON_NAMES | set().union(
+            *(_names(c.source, bound=True) for c in code if not _is_student_code(c)))
         from .guard import modules_imported
 
         imported = modules_imported([c.source for c in nb.cells if c.cell_type == "code"])
@@ -146,6 +223,9 @@ class GuardedExecute(Execute):
             nb, resources = super().preprocess(nb, resources, km=km)
         except Exception as e:  # noqa: BLE001 - a broken kernel must not stop nbgrader (or the batch)
             self._stop(f"execution stopped: {type(e).__name__}: {str(e)[:200]}")
+            self._infra.append(f"the notebook could not be executed: {type(e).__name__}: {str(e)[:200]}"
+                               + (" (the kernel did not start: check the sandbox, the limits and the course "
+                                  "environment)" if "kernel" in str(e).lower() else ""))
         finally:
             self._finish(nb)
         return nb, resources
@@ -176,6 +256,9 @@ class GuardedExecute(Execute):
                         setup_ok = False
                         self._flags.append("integrity guard could not start: " + why +
                                            (f" ({_first_error(c)})" if _first_error(c) else ""))
+                        if self._stopped is None:  # it runs before any student code: the environment is broken
+                            self._infra.append("the integrity guard could not start in the kernel"
+                                               + (f" ({_first_error(c)})" if _first_error(c) else ""))
                 elif g["kind"] == "check":
                     pending = guard.verify(g["seq"], text) if setup_ok else "integrity guard not running"
                 continue
@@ -205,6 +288,8 @@ class GuardedExecute(Execute):
             cell.outputs = [_error("AutograderNotRun", self._stopped)]
             return cell
         self._timed_out = False
+        student = _is_student_code(cell)
+        self._student_ran |= student
         try:
             cell = await super().async_execute_cell(cell, cell_index, execution_count=execution_count,
                                                     store_history=False if hidden else store_history)
@@ -216,11 +301,43 @@ class GuardedExecute(Execute):
             else:
                 self._stop(f"kernel stopped in cell {cell_index}: {type(e).__name__}: {str(e)[:120]}"
                            " (memory, CPU time or process limit, or the code exited the kernel)")
+            if not self._student_ran:
+                self._infra.append(f"{self._stopped}, in {self._name(cell)}, before any student code ran")
             cell.outputs = list(cell.get("outputs", [])) + [_error("AutograderKernelDied", self._stopped)]
             return cell
+        if student and cell.get("execution_count") is not None:
+            self._student_counts.add(int(cell.execution_count))
+        elif _is_instructor_code(cell) and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            why = self._environment_error(cell)
+            if why is not None:
+                self._infra.append(why)
         if self._timed_out:
             await self._ensure_responsive(cell_index)
         return cell
+
+    @staticmethod
+    def _name(cell) -> str:
+        if "w7guard" in cell.metadata:
+            return "the integrity guard's set-up"
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        return f"instructor cell {gid!r}" if gid else "an instructor cell"
+
+    def _environment_error(self, cell) -> str | None:
+        """The reason an instructor cell's error is an infrastructure failure, or None when it is the student's
+        (see the module docstring for the rule)."""
+        err = next(o for o in cell.outputs if o.get("output_type") == "error")
+        tb = _ANSI.sub("", "\n".join(err.get("traceback", [])))
+        if {int(n) for n in re.findall(r"Cell In\[(\d+)\]", tb)} & self._student_counts:
+            return None  # raised inside code the student wrote (e.g. a stub's NotImplementedError)
+        what = f"{self._name(cell)} raised {error_line(cell)}"
+        if err.get("ename") in _ENV_ERRORS:
+            return f"{what}: the grading environment lacks a module or file the course needs"
+        if not self._student_ran:
+            return f"{what} before any student code ran: the grading environment is broken"
+        reads = _names(cell.source, bound=False)
+        if reads & self._student_names or reads - self._instructor_names:
+            return None  # it uses a name the student's cells bind (or had to bind)
+        return f"{what}; it uses no name the student's code defines: the grading environment is broken"
 
     execute_cell = run_sync(async_execute_cell)
 

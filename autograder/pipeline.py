@@ -31,7 +31,9 @@ class Result:
 
     total / max_total count autograded points only (manually graded answers are excluded); by_grade_id maps each
     autograded cell's grade id to (score, max points). status: "graded", "flagged" (graded, but the submission was
-    damaged or hostile: see flags) or "failed" (could not be graded: see flags).
+    damaged or hostile: see flags) or "failed" (could not be graded: see flags). infrastructure: the failure was
+    the grader's or the environment's, not the submission's (kernel.py): the next autograde run grades it again.
+    errors: grade id -> the first error line of that cell (failed tests, instructor cells that raised).
     """
 
     student: str
@@ -45,6 +47,8 @@ class Result:
     autograded_dir: str | None = None  # where the executed notebooks were kept (when asked for)
     # what nbgrader wrote into the private gradebook, to copy into the instructor's (workspace.py)
     gradebook: dict | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    infrastructure: bool = False
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -67,6 +71,8 @@ class Template:
     db: str  # template gradebook (holds the assignment after generate_assignment)
     releases: dict[str, dict]  # notebook id -> released notebook (as a dict)
     autograded: dict[str, tuple[str, float]]  # grade id -> (notebook id, points) of autograded test cells
+    others: dict[str, set[str]] = field(default_factory=dict)  # other assignments of the course -> their grade ids
+    solution_names: set[str] = field(default_factory=set)  # names the release's answer cells bind (kernel.py)
 
 
 def autograded_cells(source_dir: Path) -> dict[str, tuple[str, float]]:
@@ -97,15 +103,39 @@ def make_template(assignment: str, source_parent: Path, work: Path, settings: Se
         src.close()
         dst.close()
     releases = {p.stem: json.loads(p.read_text()) for p in sorted(release.glob("*.ipynb"))}
+    from .integrity import course_grade_ids
+    from .kernel import _names
+
+    names = set().union(*(_names("".join(c["source"]) if isinstance(c["source"], list) else c["source"], bound=True)
+                          for nb in releases.values() for c in nb["cells"]
+                          if c["cell_type"] == "code" and c.get("metadata", {}).get("nbgrader", {}).get("solution")))
     return Template(assignment=assignment, source_parent=str(Path(source_parent).resolve()),
                     db=str(work / "gradebook.db"), releases=releases,
-                    autograded=autograded_cells(Path(source_parent) / assignment))
+                    autograded=autograded_cells(Path(source_parent) / assignment),
+                    others=course_grade_ids(Path(source_parent), exclude=assignment), solution_names=names)
 
 
-def _zero(tpl: Template, student: str, flags: list[str], status: str) -> Result:
+def _zero(tpl: Template, student: str, flags: list[str], status: str, infrastructure: bool = False) -> Result:
     by = {gid: (0.0, pts) for gid, (_, pts) in tpl.autograded.items()}
     return Result(student=student, assignment=tpl.assignment, total=0.0, max_total=sum(p for _, p in by.values()),
-                  by_grade_id=by, flags=flags, status=status)
+                  by_grade_id=by, flags=flags, status=status, infrastructure=infrastructure)
+
+
+INFRA = "infrastructure failure (the next autograde run grades it again): "
+
+
+def _errors(folder: Path) -> dict[str, str]:
+    """grade id -> first error line, for every cell with a grade id that raised, in the autograded notebooks."""
+    from .kernel import error_line
+
+    out: dict[str, str] = {}
+    for p in sorted(folder.glob("*.ipynb")):
+        for c in nbformat.read(p, as_version=4).cells:
+            gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            line = error_line(c) if gid and c.cell_type == "code" else ""
+            if line:
+                out[gid] = line
+    return out
 
 
 def grade_one(tpl: Template, student: str, submission: str, settings: Settings, keep: str | None = None,
@@ -123,9 +153,9 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
     t0 = time.monotonic()
     releases = {k: nbformat.from_dict(v) for k, v in tpl.releases.items()}
     try:
-        prep = prepare(Path(submission), releases)
+        prep = prepare(Path(submission), releases, tpl.others, tpl.assignment)
     except Exception as e:  # noqa: BLE001
-        return _zero(tpl, student, [f"could not read the submission: {type(e).__name__}: {e}"], "failed")
+        return _zero(tpl, student, [f"could not read the submission: {type(e).__name__}: {e}"], "failed", True)
     flags = list(prep.flags)
     if not prep.notebooks:
         res = _zero(tpl, student, flags, "failed")
@@ -156,7 +186,7 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
         try:
             plan = sandbox.check(settings.sandbox)
         except sandbox.SandboxUnavailable as e:
-            res = _zero(tpl, student, flags + [str(e)], "failed")
+            res = _zero(tpl, student, [INFRA + str(e)] + flags, "failed", True)
             res.seconds = time.monotonic() - t0
             return res
         if plan.mode == "none":
@@ -165,13 +195,14 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
         kernel.CONTEXT.clear()
         kernel.CONTEXT.update(work=str(box), plan=plan if plan.mode != "none" else None, settings=settings,
                               threads=threads, notebook_timeout=settings.notebook_timeout_s, flags=[],
-                              guard=settings.guard)
+                              guard=settings.guard, infra=[], solution_names=tpl.solution_names)
         try:
             autograde(work, tpl.assignment, student, settings)
         except BaseException as e:  # noqa: BLE001 - nbgrader raises NbGraderException and others
             if isinstance(e, KeyboardInterrupt):
                 raise
-            res = _zero(tpl, student, flags + [f"nbgrader autograde failed: {type(e).__name__}: {e}"], "failed")
+            res = _zero(tpl, student, [INFRA + f"nbgrader autograde failed: {type(e).__name__}: {e}"] + flags,
+                        "failed", True)
             res.seconds = time.monotonic() - t0
             return res
         by: dict[str, tuple[float, float]] = {}
@@ -191,6 +222,8 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
                         score = g.auto_score if g.auto_score is not None else 0.0
                         by[g.name] = (float(score), float(g.max_score))
         flags += list(dict.fromkeys(kernel.CONTEXT.get("flags", [])))
+        infra = [INFRA + why for why in dict.fromkeys(kernel.CONTEXT.get("infra", []))]
+        errors = _errors(work / "autograded" / student / tpl.assignment)
         for gid, (_, pts) in tpl.autograded.items():
             by.setdefault(gid, (0.0, pts))
         if keep:
@@ -199,9 +232,9 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
             replace_tree(work / "autograded" / student / tpl.assignment, Path(keep))
     total = sum(s for s, _ in by.values())
     res = Result(student=student, assignment=tpl.assignment, total=total,
-                 max_total=sum(m for _, m in by.values()), by_grade_id=by, flags=flags,
-                 status="flagged" if flags else "graded", seconds=time.monotonic() - t0,
-                 autograded_dir=keep, gradebook=raw)
+                 max_total=sum(m for _, m in by.values()), by_grade_id=by, flags=infra + flags,
+                 status="failed" if infra else "flagged" if flags else "graded", seconds=time.monotonic() - t0,
+                 autograded_dir=keep, gradebook=raw, errors=errors, infrastructure=bool(infra))
     return res
 
 
@@ -230,8 +263,8 @@ def run_batch(tpl: Template, jobs: Iterable[tuple[str, str, str | None]], settin
             try:
                 res = fut.result()
             except Exception as e:  # noqa: BLE001 - a worker died: that submission fails, the batch goes on
-                res = _zero(tpl, student, [f"grading process failed: {type(e).__name__}: {e}",
-                                           traceback.format_exc(limit=2)], "failed")
+                res = _zero(tpl, student, [INFRA + f"grading process failed: {type(e).__name__}: {e}",
+                                           traceback.format_exc(limit=2)], "failed", True)
             results[student] = res
             if on_result:
                 on_result(res)

@@ -24,6 +24,17 @@ def _env_float(name: str, default: float) -> float:
         raise SystemExit(f"{name}={raw!r} is not a number; unset it or give seconds/bytes as a number") from None
 
 
+# Files an operating system or an archiver leaves in an export folder: never a student, never a submitted file.
+LITTER = ("__MACOSX", ".DS_Store", "Thumbs.db", "ehthumbs.db", "desktop.ini", ".*")
+
+
+def is_litter(name: str) -> bool:
+    """True for OS litter (`__MACOSX`, `.DS_Store`, `Thumbs.db`, `desktop.ini`) and every dot file or folder."""
+    from fnmatch import fnmatch
+
+    return any(fnmatch(name.lower(), pat.lower()) for pat in LITTER)
+
+
 @dataclass
 class Settings:
     course_root: Path = REPO  # holds solutions/ and exercises/

@@ -23,12 +23,14 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -172,48 +174,171 @@ def submitted_students(s: Settings, assignment: str) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / assignment).is_dir())
 
 
-def import_folder(s: Settings, assignment: str, folder: Path, notebook_ids: list[str]) -> dict[str, str]:
+STUDENT_ID = r"[A-Za-z0-9][A-Za-z0-9._@-]*"
+NO_TIMESTAMP = ("no timestamp.txt: not checked for lateness; pass --submitted-at 'YYYY-mm-dd HH:MM:SS UTC' or "
+                "--use-mtime to set one")
+
+
+@dataclass
+class Imported:
+    """What import_folder did: student -> "new", "resubmitted" or "unchanged"; the entries it skipped, with
+    why; notes per imported student (renamed notebook, another assignment's notebook, no timestamp)."""
+
+    students: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # entry name -> reason
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    litter: list[str] = field(default_factory=list)  # OS files ignored at the top of the folder
+
+    def count(self, what: str) -> int:
+        return sum(1 for v in self.students.values() if v == what)
+
+
+def parse_time(text: str, option: str = "time") -> dt.datetime:
+    """A date and time as nbgrader writes them ("2026-12-01 17:00:00 UTC", any time zone name or offset; UTC
+    when none), as naive UTC. Raises ValueError naming the expected format for anything else ("tomorrow")."""
+    from nbgrader.utils import parse_utc
+
+    want = (f"{option} {text!r}: expected a date and time as 'YYYY-mm-dd HH:MM:SS TZ', e.g. "
+            f"'2026-12-01 17:00:00 UTC' (a time zone name or offset such as +0100; UTC when none)")
+    if not re.match(r"\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(\s+\S+)?\s*$", text or ""):
+        raise ValueError(want)
+    try:
+        return parse_utc(text.strip())
+    except (ValueError, OverflowError, TypeError):
+        raise ValueError(want) from None
+
+
+def _ts_text(when: dt.datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def _kept(earlier: dict, assignment: str, student: str, dest: Path) -> str:
+    if not dest.exists():
+        return ""
+    row = earlier.get((assignment, student))
+    if row and row["total"] is not None and row["fingerprint"] == fingerprint(dest):
+        return f"; the earlier submission is kept ({row['status']} {row['total']:g}/{row['max_total']:g})"
+    return "; the earlier submission is kept"
+
+
+def import_folder(s: Settings, assignment: str, folder: Path, notebook_ids: list[str], *,
+                  submitted_at: str | None = None, use_mtime: bool = False) -> Imported:
     """Copy a folder of submissions into submitted/: FOLDER/<student>/ (the assignment's files, optionally
-    timestamp.txt) or FOLDER/<student>.ipynb (single-notebook assignments). Returns student -> "new",
-    "resubmitted" or "unchanged". The folder is only read."""
+    timestamp.txt) or FOLDER/<student>.ipynb (single-notebook assignments). The folder is only read.
+
+    OS litter (__MACOSX, .DS_Store, Thumbs.db, desktop.ini, dot files) is ignored everywhere. A student entry with
+    no usable notebook of this assignment (empty, unreadable, corrupt, or another assignment's notebook) never
+    replaces an earlier submission: it is skipped with its reason and the earlier one (and its grade) kept.
+    Lateness: a folder's own timestamp.txt; else `submitted_at` ("YYYY-mm-dd HH:MM:SS UTC") or, with
+    `use_mtime`, the newest file time; else no timestamp (not checked for lateness, noted per student).
+    """
+    from .integrity import NBGRADER_FILES, _read, course_grade_ids, grade_ids, locate, near_name
+    from .settings import is_litter
+
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder of submissions (expected <student>/ folders or "
                                 f"<student>.ipynb files)")
-    out: dict[str, str] = {}
+    when = parse_time(submitted_at, "--submitted-at") if submitted_at else None
+    expected = {i: grade_ids(s.solutions / assignment / f"{i}.ipynb") for i in notebook_ids}
+    others = course_grade_ids(s.solutions, exclude=assignment)
+    earlier = journal_rows(s, assignment)
+    out = Imported()
     for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
+        name = entry.name
+        if is_litter(name):
+            out.litter.append(name)
             continue
         if entry.is_dir():
-            student, src_files = entry.name, entry
-        elif entry.suffix == ".ipynb" and len(notebook_ids) == 1:
+            student, src_files = name, entry
+        elif entry.suffix.lower() == ".ipynb" and len(notebook_ids) == 1:
             student, src_files = entry.stem, None
+            if near_name(student) in {near_name(i) for i in notebook_ids}:
+                out.skipped[name] = (f"the assignment's notebook itself, not <student>.ipynb: put it in a folder "
+                                     f"named after the student")
+                continue
         else:
+            out.skipped[name] = ("not a student: expected <student>/ folders" +
+                                 (" or <student>.ipynb files" if len(notebook_ids) == 1 else ""))
             continue
+        if not re.fullmatch(STUDENT_ID, student):
+            out.skipped[name] = "not a student id (letters, digits, '.', '_', '-', '@'): rename it to the student's id"
+            continue
+        dest = submitted_dir(s, student, assignment)
+        notes: list[str] = []
         with tempfile.TemporaryDirectory(prefix="w7imp-") as tmp:
             stage = Path(tmp) / "s"
-            if src_files is not None:
-                shutil.copytree(src_files, stage, symlinks=False, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-                mtime = max((p.stat().st_mtime for p in src_files.rglob("*") if p.is_file()), default=None)
+            try:
+                if src_files is not None:
+                    shutil.copytree(src_files, stage, symlinks=False, ignore=lambda d, names: [
+                        n for n in names if is_litter(n) or n == "__pycache__"])
+                else:
+                    stage.mkdir()
+                    shutil.copy2(entry, stage / f"{notebook_ids[0]}.ipynb")
+            except (OSError, shutil.Error) as e:
+                if isinstance(e, shutil.Error) and e.args and isinstance(e.args[0], list) and e.args[0]:
+                    src, _, why = e.args[0][0]
+                    m = re.search(r"\[Errno \d+\] ([^:]+)", str(why))
+                    rel = Path(src).relative_to(entry) if Path(src).is_relative_to(entry) else Path(src).name
+                    first = f"{rel}: {m.group(1) if m else why}"
+                else:
+                    first = getattr(e, "strerror", None) or str(e)
+                out.skipped[name] = f"unreadable ({first})" + _kept(earlier, assignment, student, dest)
+                continue
+            files = [p for p in stage.rglob("*") if p.is_file()]
+            content = [p for p in files if not (p.parent == stage and p.name in NBGRADER_FILES)]
+            loc = locate(stage, expected, others, assignment)
+            usable = [i for i, p in loc.found.items() if _read(p)[0] is not None]
+            unusable = None  # why this entry holds nothing gradable
+            if not usable:
+                if not content:
+                    unusable = "empty folder" if src_files is not None else "empty file"
+                elif loc.foreign:
+                    unusable = "; ".join(loc.notes)
+                elif loc.found:
+                    unusable = "; ".join(f"{p.name}: {_read(p)[1]}" for p in loc.found.values())
+                else:
+                    unusable = (f"no notebook of {assignment} ({', '.join(f'{i}.ipynb' for i in notebook_ids)}); "
+                                f"files: {', '.join(loc.extra[:5])}" + ("; " + "; ".join(loc.notes) if loc.notes
+                                                                       else ""))
+                notes.append(unusable)
             else:
-                stage.mkdir()
-                shutil.copy2(entry, stage / f"{notebook_ids[0]}.ipynb")
-                mtime = entry.stat().st_mtime
-            if not (stage / "timestamp.txt").exists():
-                when = dt.datetime.fromtimestamp(mtime or 0, dt.timezone.utc)
-                (stage / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
-            dest = submitted_dir(s, student, assignment)
+                notes += loc.notes
+            ts = stage / "timestamp.txt"
+            if ts.is_file():
+                try:
+                    parse_time(ts.read_text(errors="replace").strip(), "timestamp.txt")
+                except ValueError:
+                    notes.append(f"timestamp.txt holds {ts.read_text(errors='replace').strip()[:40]!r}, not a time: "
+                                 "ignored")
+                    ts.unlink()
+            if not ts.is_file():
+                if when is not None:
+                    ts.write_text(_ts_text(when))
+                elif use_mtime:
+                    mtime = max((p.stat().st_mtime for p in files), default=None) if src_files is not None \
+                        else entry.stat().st_mtime
+                    if mtime is not None:
+                        ts.write_text(_ts_text(dt.datetime.fromtimestamp(mtime, dt.timezone.utc)))
+                else:
+                    notes.append(NO_TIMESTAMP)
+            if dest.exists() and fingerprint(dest) == fingerprint(stage):
+                out.students[student] = "unchanged"
+                continue
+            if unusable is not None and (dest.exists() or not content):
+                # never replaces an earlier submission; with nothing earlier, an empty entry is no submission
+                out.skipped[name] = unusable + _kept(earlier, assignment, student, dest)
+                continue
             if dest.exists():
-                if fingerprint(dest) == fingerprint(stage):
-                    out[student] = "unchanged"
-                    continue
                 hist = s.workspace / "submitted-history" / student / assignment / \
                     dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
                 hist.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(dest), hist)
-                out[student] = "resubmitted"
+                out.students[student] = "resubmitted"
             else:
-                out[student] = "new"
+                out.students[student] = "new"
+            if notes:
+                out.notes[student] = notes
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copytree(stage, dest)
     return out
@@ -225,8 +350,8 @@ def set_duedate(s: Settings, assignment: str, duedate: str) -> None:
     computes each submission's lateness from its timestamp.txt (shown in export)."""
     from nbgrader.api import Gradebook
 
+    when = parse_time(duedate, "--duedate")
     ensure_assignment(s, assignment)
-    when = _parse_ts(duedate)
     with Gradebook(db_url(s), s.course_id) as gb:
         gb.update_or_create_assignment(assignment, duedate=when)
 
@@ -240,7 +365,9 @@ def get_duedate(s: Settings, assignment: str):
 
 def autograde(s: Settings, assignment: str, students: list[str] | None = None, *, workers: int = 2,
               force: bool = False, progress: bool = True) -> dict[str, Result]:
-    """Grade every submitted (or the named) students' submissions not yet graded in their current version."""
+    """Grade every submitted (or the named) students' submissions not yet graded in their current version, and
+    those whose last grading was an infrastructure failure (Result.infrastructure: the environment, not the
+    submission, failed)."""
     from .sandbox import check
 
     check(s.sandbox)  # no sandbox: stop here with what to install, before touching anything
@@ -248,17 +375,20 @@ def autograde(s: Settings, assignment: str, students: list[str] | None = None, *
     if students:
         unknown = sorted(set(students) - set(have))
         if unknown:
-            raise FileNotFoundError(f"no submission of {assignment} for {unknown} in {s.workspace / 'submitted'}")
+            raise FileNotFoundError(
+                f"no submission of {assignment} from {', '.join(unknown)} in {s.workspace / 'submitted'} "
+                f"(submitted: {', '.join(have[:20]) + (' ...' if len(have) > 20 else '') if have else 'nobody'})")
         have = [x for x in have if x in set(students)]
     s.workspace.mkdir(parents=True, exist_ok=True)
     backup(s)
     _journal(s).close()
     done = journal_rows(s, assignment)
+    retry = infrastructure_failures(s, assignment)
     todo = []
     for st in have:
         fp = fingerprint(submitted_dir(s, st, assignment))
         row = done.get((assignment, st))
-        if force or row is None or row["fingerprint"] != fp:
+        if force or row is None or row["fingerprint"] != fp or st in retry:
             todo.append((st, fp))
     run_id = uuid.uuid4().hex[:12]
     if not todo:
@@ -294,6 +424,20 @@ def autograde(s: Settings, assignment: str, students: list[str] | None = None, *
             book.close()
             if bar is not None:
                 bar.close()
+
+
+def infrastructure_failures(s: Settings, assignment: str) -> set[str]:
+    """Students whose last grading of `assignment` failed for the grader's or environment's reasons (graded again
+    by the next autograde run, changed or not)."""
+    if not s.db_path.exists():
+        return set()
+    con = _journal(s)
+    try:
+        rows = con.execute("SELECT student, result FROM w7_journal WHERE assignment = ? AND status = 'failed'",
+                           (assignment,)).fetchall()
+    finally:
+        con.close()
+    return {st for st, r in rows if r and json.loads(r).get("infrastructure")}
 
 
 # -- feedback ---------------------------------------------------------------------------------------------------

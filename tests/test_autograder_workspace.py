@@ -27,8 +27,8 @@ WRONG = FIX / "00-demo-fixtures" / "wrong_add_type.ipynb"
 PARTIAL = FIX / "00-demo-fixtures" / "no_valueerror.ipynb"
 
 
-def cli(ws: Path, *args: str, timeout: int = 600, **kw) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "autograder", "--workspace", str(ws), "--course-root", str(COURSE), *args]
+def cli(ws: Path, *args: str, timeout: int = 600, course: Path = COURSE, **kw) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "autograder", "--workspace", str(ws), "--course-root", str(course), *args]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, **kw)
 
 
@@ -68,14 +68,18 @@ def test_grade_all_late_resubmission_and_feedback(tmp_path):
     (subs / "carol" / "timestamp.txt").write_text("2026-12-02 17:00:00.000000 UTC")  # one day late
     (subs / "dave.ipynb").write_text('{"cells": [')  # corrupt
     before = tree_hash(subs)
-    r = cli(ws, "grade-all", "00-demo", "--from", str(subs), "--duedate", "2026-12-01 17:00:00 UTC")
-    assert r.returncode == 0, r.stdout + r.stderr
+    # explicit times, never today's date: the .ipynb files (no timestamp.txt) were handed in 5 h before the due date
+    on_time = ("--submitted-at", "2026-12-01 12:00:00 UTC")
+    r = cli(ws, "grade-all", "00-demo", "--from", str(subs), "--duedate", "2026-12-01 17:00:00 UTC", *on_time)
+    assert r.returncode == 1, r.stdout + r.stderr  # dave's corrupt notebook failed
+    assert "FAILED dave" in r.stdout and "1 submission(s) failed" in r.stdout
     assert "4 new" in r.stdout
     assert tree_hash(subs) == before, "the submissions folder was modified"
     rows = {row["student"]: row for row in csv.DictReader(open(ws / "exports" / "grades.csv"))}
     assert {k: float(v["autograded_score"]) for k, v in rows.items()} == {
         "alice": 5.0, "bob": 3.0, "carol": 2.0, "dave": 0.0}
     assert float(rows["carol"]["seconds_late"]) == 86400.0 and float(rows["bob"]["seconds_late"]) == 0.0
+    assert rows["alice"]["timestamp"].startswith("2026-12-01T12:00:00"), rows["alice"]
     assert rows["dave"]["status"] == "failed" and "corrupt JSON" in rows["dave"]["flags"]
     assert (ws / "exports" / "summary" / "carol.md").read_text().count("00-demo") == 1
     # status names each student's state and the reason
@@ -90,13 +94,13 @@ def test_grade_all_late_resubmission_and_feedback(tmp_path):
     # a resubmission is graded again (and only it); the first one is kept in submitted-history/
     sub_before = tree_hash(ws / "submitted")
     (subs / "bob.ipynb").write_bytes(SOLUTION.read_bytes())
-    r = cli(ws, "grade-all", "00-demo", "--from", str(subs))
-    assert r.returncode == 0, r.stdout + r.stderr
+    r = cli(ws, "grade-all", "00-demo", "--from", str(subs), *on_time)
+    assert r.returncode == 1, r.stdout + r.stderr  # dave still failed
     assert "1 resubmitted, 3 unchanged" in r.stdout and "graded 1 submission" in r.stdout
     assert list((ws / "submitted-history" / "bob" / "00-demo").iterdir())
     assert sub_before != tree_hash(ws / "submitted")
     rows = {row["student"]: row for row in csv.DictReader(open(ws / "exports" / "grades.csv"))}
-    assert float(rows["bob"]["autograded_score"]) == 5.0
+    assert float(rows["bob"]["autograded_score"]) == 5.0 and float(rows["bob"]["seconds_late"]) == 0.0
     assert sorted(gradebook_submissions(ws)) == ["alice", "bob", "carol", "dave"]
     assert len(list((ws / "backups").glob("gradebook-*.db"))) >= 1
 
@@ -147,7 +151,8 @@ def test_kill_9_mid_batch_then_resume_grades_each_exactly_once(tmp_path):
     con.close()
     # nothing left to do: a third run grades nothing
     r = cli(ws, "autograde", "00-demo")
-    assert r.returncode == 0 and "graded 0 submission" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "nothing to grade: 6 submission(s) unchanged since their last grading" in r.stdout, \
+        r.stdout + r.stderr
 
 
 def test_cli_errors_are_clear(tmp_path):
