@@ -5,7 +5,8 @@ From a folder of submissions to grades and feedback in one command:
     python -m autograder grade-all 03-sparse-attention --from ~/submissions/03
 
 (imports the folder into the workspace, autogrades in parallel in the sandbox, writes feedback and exports).
-The steps one by one: generate, release, collect, autograde, feedback, export, status.
+The steps one by one: generate, release, collect, autograde, (grade by hand in the formgrader, or
+grade-manual), feedback, export, status; formgrader-config says how the formgrader shares the gradebook.
 """
 
 from __future__ import annotations

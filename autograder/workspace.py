@@ -7,7 +7,9 @@
     <workspace>/autograded/<student>/<assignment>/    executed notebooks (nbgrader's layout)
     <workspace>/feedback/<student>/<assignment>/      html feedback, hidden tests removed
     <workspace>/exports/grades.csv, exports/summary/<student>.md
-    <workspace>/exchange/                        nbgrader's exchange (release / collect)
+    <workspace>/exchange/                        nbgrader's exchange (release / collect), unless W7_EXCHANGE
+    <workspace>/nbgrader_config.py               nbgrader's configuration of this course root (one gradebook for
+                                                 the formgrader and the command line; rewritten by every command)
 
 Exactly once: each graded submission is written to the gradebook together with a row of w7_journal
 (assignment, student, fingerprint of the submitted files, result) in ONE sqlite transaction. A run killed at any
@@ -461,7 +463,7 @@ def release_feedback(s: Settings, assignment: str, students: list[str] | None = 
     """Release feedback/<student>/<assignment>/ to the exchange (nbgrader release_feedback), for submissions that
     came through the exchange (they have submission_secret.txt; nbgrader finds the student by it).
 
-    Returns {"released": [student], "from_folder": [feedback folder], "not_graded": [(student, [answers])]}:
+    Returns {"released": [student], "from_folder": [html file], "not_graded": [(student, [answers])]}:
     submissions imported with `collect --from` cannot be released (hand those files to the students); those with
     answers not graded by hand yet are held back unless allow_ungraded."""
     root = s.workspace / "feedback"
@@ -474,7 +476,7 @@ def release_feedback(s: Settings, assignment: str, students: list[str] | None = 
     for st in names:
         d = root / st / assignment
         if not (d / "submission_secret.txt").is_file() or not (d / "timestamp.txt").is_file():
-            out["from_folder"].append(d)
+            out["from_folder"].extend(sorted(d.glob("*.html")))
         elif left.get((assignment, st)) and not allow_ungraded:
             out["not_graded"].append((st, left[(assignment, st)]))
         else:
@@ -653,7 +655,8 @@ def grade_manual(s: Settings, assignment: str, student: str, grade_id: str, scor
         found = [(nb, g) for nb in sub.notebooks for g in nb.grades
                  if g.name == grade_id and (notebook is None or nb.name == notebook)]
         by_hand = {(nb.name, c.name) for nb in sub.notebooks for c in nb.notebook.solution_cells}
-        hand = sorted(f"{g.name} ({g.max_score:g} points)" for nb in sub.notebooks for g in nb.grades
+        hand = sorted(f"{g.name} ({g.max_score:g} point{'' if g.max_score == 1 else 's'})"
+                      for nb in sub.notebooks for g in nb.grades
                       if (nb.name, g.name) in by_hand)
         if not found:
             raise ValueError(f"no answer {grade_id!r} in {assignment}; the answers graded by hand are: "
