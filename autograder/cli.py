@@ -5,7 +5,8 @@ From a folder of submissions to grades and feedback in one command:
     python -m autograder grade-all 04-sparse-attention --from ~/submissions/04 --duedate "2026-12-01 17:00:00 UTC"
 
 (imports the folder into the workspace, autogrades in parallel in the sandbox, writes feedback and exports).
-The steps one by one: generate, release, collect, autograde, feedback, export, status.
+The steps one by one: generate, release, collect, autograde, (grade by hand in the formgrader, or
+grade-manual), feedback, export, status; formgrader-config says how the formgrader shares the gradebook.
 Exit status: 0 when everything was graded; 1 when a submission failed (could not be graded: `status` says why)
 or a generated solution / student version does not score as it must; 2 for a wrong command line or setting.
 """
@@ -38,6 +39,9 @@ def _settings(args) -> Settings:
     except OSError as e:
         raise SystemExit(f"cannot create the instructor workspace {s.workspace}: {e}; pass --workspace or set "
                          "W7_WORKSPACE to a folder you can write") from None
+    from .workspace import write_nbgrader_config
+
+    write_nbgrader_config(s)  # one gradebook: the formgrader uses the same course root (the workspace)
     return s
 
 
@@ -194,29 +198,80 @@ def _report_autograde(s: Settings, a: str, res: dict, students: list[str] | None
 
 
 def cmd_feedback(args) -> int:
-    from .workspace import feedback
+    from .workspace import feedback, hand_grading_left
 
     s = _settings(args)
     for a in _assignments(s, args):
-        out = feedback(s, a, args.student or None)
+        warnings: list[str] = []
+        out = feedback(s, a, args.student or None, warnings=warnings)
         print(f"{a}: feedback for {len(out)} student(s) in {s.workspace / 'feedback'} (hidden tests removed)")
+        for w in warnings:
+            print(f"  warning: {w}")
+        left = {st: ids for (x, st), ids in hand_grading_left(s, a).items()
+                if x == a and (not args.student or st in args.student)}
+        if left:
+            print(f"  {len(left)} submission(s) still need hand grading (their feedback says \"not graded yet\"): "
+                  + "; ".join(f"{st} ({', '.join(ids)})" for st, ids in sorted(left.items())))
         if getattr(args, "release", False):
-            from .workspace import nbgrader_cli
+            from .workspace import release_feedback
 
-            extra = [a] + [x for st in (args.student or []) for x in ("--student", st)]
-            nbgrader_cli(s, "release_feedback", *extra)
-            print(f"{a}: feedback released to the exchange (students: Fetch Feedback in the Assignments tab)")
+            r = release_feedback(s, a, args.student or None, allow_ungraded=args.allow_ungraded)
+            if r["released"]:
+                print(f"{a}: feedback released to the exchange for {len(r['released'])} student(s): "
+                      f"{', '.join(r['released'])} (students: Fetch Feedback in the Assignments tab)")
+            if r["not_graded"]:
+                print(f"{a}: NOT released, answers still to grade by hand (grade them in the formgrader or with "
+                      f"`grade-manual`, or pass --allow-ungraded): "
+                      + "; ".join(f"{st} ({', '.join(ids)})" for st, ids in r["not_graded"]))
+            if r["from_folder"]:
+                print(f"{a}: {len(r['from_folder'])} submission(s) came from a folder, not the exchange: hand these "
+                      "files to the students: " + ", ".join(str(p) for p in r["from_folder"]))
     return 0
 
 
 def cmd_export(args) -> int:
-    from .workspace import export
+    from .workspace import export, hand_grading_left
 
     s = _settings(args)
     if not s.db_path.exists():
         raise SystemExit(f"no gradebook at {s.db_path}: autograde something first")
     csv_path, summary = export(s)
     print(f"wrote {csv_path} and {summary}/<student>.md")
+    left = hand_grading_left(s)
+    if left:
+        print(f"{len(left)} submissions still need hand grading: "
+              + "; ".join(f"{st} {a} ({', '.join(ids)})" for (a, st), ids in sorted(left.items())))
+    else:
+        print("0 submissions still need hand grading")
+    return 0
+
+
+def cmd_grade_manual(args) -> int:
+    from .workspace import grade_manual
+
+    s = _settings(args)
+    a = _assignments(s, args)
+    if len(a) != 1:
+        raise SystemExit("grade-manual takes one assignment")
+    r = grade_manual(s, a[0], args.student_id, args.grade_id, args.score, comment=args.comment,
+                     notebook=args.notebook, extra_credit=args.extra_credit)
+    extra = f" + {r['extra_credit']:g} extra credit" if r["extra_credit"] else ""
+    print(f"{r['assignment']} {r['student']} {r['notebook']}/{r['grade_id']}: {r['manual_score']:g} / "
+          f"{r['max_score']:g}{extra}" + (f"; comment saved ({len(r['comment'])} characters)" if r["comment"] else ""))
+    return 0
+
+
+def cmd_formgrader_config(args) -> int:
+    from .workspace import NBGRADER_CONFIG
+
+    s = _settings(args)  # writes the file
+    path = s.workspace / NBGRADER_CONFIG
+    print(f"nbgrader configuration of this workspace: {path}")
+    print("The formgrader uses the same gradebook when started in the workspace (cd there, then jupyter lab),")
+    print("or from anywhere with these two lines in ~/.jupyter/nbgrader_config.py:")
+    print()
+    print("c = get_config()  # noqa: F821")
+    print(f"load_subconfig({str(path)!r})  # noqa: F821")
     return 0
 
 
@@ -292,7 +347,25 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--duedate", help='due date, e.g. "2026-12-01 17:00:00 UTC" (lateness shows in export)')
     fb = add("feedback", cmd_feedback, "html feedback for graded submissions (hidden tests removed)", students=True)
     fb.add_argument("--release", action="store_true",
-                    help="also release it to the exchange, where students fetch it from JupyterLab")
+                    help="also release it to the exchange, where students fetch it from JupyterLab (submissions "
+                         "collected from the exchange; answers not graded by hand hold a submission back)")
+    fb.add_argument("--allow-ungraded", action="store_true",
+                    help="with --release: release feedback whose written answers are not graded yet (it says so)")
+    gm = sub.add_parser("grade-manual", help="give a hand score and comment to one answer (as the formgrader does)",
+                        description="Give a hand score (and a comment) to one answer graded by hand, writing the "
+                        "gradebook as nbgrader's formgrader does. Example: grade-manual 00-demo --student alice "
+                        "--grade-id demo-written --score 1 --comment 'Right: __eq__ can be overridden.'")
+    gm.add_argument("assignment", nargs=1, help="assignment folder name, e.g. 04-sparse-attention")
+    gm.add_argument("--student", dest="student_id", required=True)
+    gm.add_argument("--grade-id", required=True, help="the answer cell's grade id (the formgrader shows it)")
+    gm.add_argument("--score", type=float, required=True, help="0 .. the answer's points")
+    gm.add_argument("--comment", help="the grader's comment (markdown), shown in the student's feedback")
+    gm.add_argument("--notebook", help="the notebook, if the grade id is in several")
+    gm.add_argument("--extra-credit", type=float, help="extra credit beyond the points")
+    gm.set_defaults(func=cmd_grade_manual)
+    fc = sub.add_parser("formgrader-config", help="where the workspace's nbgrader_config.py is, and the lines that "
+                        "make a formgrader use it (one gradebook)")
+    fc.set_defaults(func=cmd_formgrader_config)
     sub_export = sub.add_parser("export", help="grades CSV and one summary per student")
     sub_export.set_defaults(func=cmd_export)
     st = add("status", cmd_status, "each student: graded, flagged, failed (with reasons), pending or missing")

@@ -7,7 +7,9 @@
     <workspace>/autograded/<student>/<assignment>/    executed notebooks (nbgrader's layout)
     <workspace>/feedback/<student>/<assignment>/      html feedback, hidden tests removed
     <workspace>/exports/grades.csv, exports/summary/<student>.md
-    <workspace>/exchange/                        nbgrader's exchange (release / collect)
+    <workspace>/exchange/                        nbgrader's exchange (release / collect), unless W7_EXCHANGE
+    <workspace>/nbgrader_config.py               nbgrader's configuration of this course root (one gradebook for
+                                                 the formgrader and the command line; rewritten by every command)
 
 Exactly once: each graded submission is written to the gradebook together with a row of w7_journal
 (assignment, student, fingerprint of the submitted files, result) in ONE sqlite transaction. A run killed at any
@@ -22,6 +24,7 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -122,6 +125,35 @@ def _parse_ts(ts: str | None):
     return parse_utc(ts)
 
 
+ANSWERS_SQL = """CREATE TABLE IF NOT EXISTS w7_answers (
+    assignment TEXT NOT NULL, student TEXT NOT NULL, notebook TEXT NOT NULL, grade_id TEXT NOT NULL,
+    sha TEXT NOT NULL, PRIMARY KEY (assignment, student, notebook, grade_id))"""
+
+
+def _hand_graded_answers(s: Settings, res: Result) -> dict[tuple[str, str], str]:
+    """(notebook, grade id) -> sha256 of each hand-graded answer in the autograded notebooks; puts the graders'
+    rubric (the mark scheme of each answer, from the solution notebook) into those notebooks on the way."""
+    from .feedback import add_rubric, is_hand_graded, mark_schemes
+
+    out: dict[tuple[str, str], str] = {}
+    folder = Path(res.autograded_dir) if res.autograded_dir else None
+    if folder is None or not folder.is_dir():
+        return out
+    schemes = mark_schemes(s.solutions / res.assignment)
+    for p in sorted(folder.glob("*.ipynb")):
+        try:
+            nb = nbformat.read(p, as_version=4)
+        except Exception:  # noqa: BLE001 - the autograded copy of a corrupt submission: nothing to grade by hand
+            continue
+        for c in nb.cells:
+            if is_hand_graded(c):
+                gid = c.metadata["nbgrader"]["grade_id"]
+                out[(p.stem, gid)] = hashlib.sha256(c.source.encode()).hexdigest()
+        if schemes.get(p.stem):
+            nbformat.write(add_rubric(nb, schemes[p.stem]), p)
+    return out
+
+
 def merge(s: Settings, res: Result, fp: str, run_id: str, gb=None) -> None:
     """Write one result into the instructor gradebook and the journal, in one transaction (`gb`: an open
     nbgrader Gradebook to reuse; one is opened when None)."""
@@ -131,7 +163,12 @@ def merge(s: Settings, res: Result, fp: str, run_id: str, gb=None) -> None:
     from sqlalchemy import text
 
     raw = res.gradebook or {"notebooks": {}}
+    answers = _hand_graded_answers(s, res)
     with (nullcontext(gb) if gb is not None else Gradebook(db_url(s), s.course_id)) as gb:
+        gb.db.execute(text(ANSWERS_SQL))
+        before = {(r[0], r[1]): r[2] for r in gb.db.execute(
+            text("SELECT notebook, grade_id, sha FROM w7_answers WHERE assignment = :a AND student = :s"),
+            {"a": res.assignment, "s": res.student})}
         gb.update_or_create_student(res.student)
         kw = {}
         ts = _parse_ts(raw.get("timestamp"))
@@ -140,6 +177,7 @@ def merge(s: Settings, res: Result, fp: str, run_id: str, gb=None) -> None:
         sub = gb.update_or_create_submission(res.assignment, res.student, **kw)
         for snb in sub.notebooks:
             data = raw["notebooks"].get(snb.name)
+            changed = set()
             for g in snb.grades:
                 if data and g.name in data["grades"]:
                     g.auto_score = data["grades"][g.name]["auto_score"]
@@ -147,11 +185,25 @@ def merge(s: Settings, res: Result, fp: str, run_id: str, gb=None) -> None:
                 else:  # notebook missing, corrupt, or grading failed: nbgrader's rule for a missing notebook
                     g.auto_score = 0.0
                     g.needs_manual_grade = False
+                # a hand grade stays with the answer it was given for: kept when the answer is unchanged
+                # (regrading, a resubmission that changed other cells), dropped when the answer changed
+                key, sha = (snb.name, g.name), answers.get((snb.name, g.name))
+                if g.manual_score is not None or g.extra_credit is not None:
+                    if sha is not None and before.get(key) not in (None, sha):
+                        g.manual_score = g.extra_credit = None
+                        changed.add(g.name)
+                    elif g.manual_score is not None:
+                        g.needs_manual_grade = False
             for c in snb.comments:
                 if data and c.name in data["comments"]:
                     c.auto_comment = data["comments"][c.name]
+                if c.name in changed:
+                    c.manual_comment = None
             snb.late_submission_penalty = (data or {}).get("late_submission_penalty")
             snb.flagged = res.status != "graded"
+        for (nb_id, gid), sha in answers.items():
+            gb.db.execute(text("INSERT OR REPLACE INTO w7_answers VALUES (:a, :s, :n, :g, :h)"),
+                          {"a": res.assignment, "s": res.student, "n": nb_id, "g": gid, "h": sha})
         gb.db.execute(text(JOURNAL_SQL))
         gb.db.execute(
             text("INSERT OR REPLACE INTO w7_journal VALUES (:a, :s, :fp, :st, :t, :m, :fl, :r, :at, :run)"),
@@ -442,72 +494,156 @@ def infrastructure_failures(s: Settings, assignment: str) -> set[str]:
 
 # -- feedback ---------------------------------------------------------------------------------------------------
 def strip_hidden(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Remove hidden tests from test cells and their tracebacks (nbgrader's feedback shows them, #917)."""
-    for c in nb.cells:
-        if c.cell_type != "code" or HIDDEN_BEGIN not in c.source:
-            continue
-        keep, inside = [], False
-        for line in c.source.splitlines():
-            if HIDDEN_BEGIN in line:
-                inside = True
-                keep.append("# (hidden tests: not shown)")
-                continue
-            if HIDDEN_END in line:
-                inside = False
-                continue
-            if not inside:
-                keep.append(line)
-        c.source = "\n".join(keep)
-        for o in c.get("outputs", []):
-            if o.get("output_type") == "error":
-                o["traceback"] = [f"{o.get('ename')}: a test failed (details of hidden tests are not shown)"]
-                o["evalue"] = ""
-    return nb
+    """Remove hidden tests, their outputs and tracebacks, mark schemes and the graders' rubric cells (the feedback
+    version without the gradebook's view; `feedback` does more: see autograder/feedback.py)."""
+    from .feedback import feedback_notebook, part_titles
+
+    return feedback_notebook(nb, secrets=set(), titles=part_titles(nb), pending=set())
 
 
-def feedback(s: Settings, assignment: str, students: list[str] | None = None) -> list[Path]:
-    """nbgrader generate_feedback from the autograded notebooks with hidden tests removed; html into feedback/."""
+def hand_grading_left(s: Settings, assignment: str | None = None) -> dict[tuple[str, str], list[str]]:
+    """(assignment, student) -> "notebook/grade id" of each answer still waiting for a hand grade."""
+    from nbgrader.api import Gradebook
+
+    out: dict[tuple[str, str], list[str]] = {}
+    if not s.db_path.exists():
+        return out
+    with Gradebook(db_url(s), s.course_id) as gb:
+        for a in gb.assignments:
+            if assignment and a.name != assignment:
+                continue
+            for sub in a.submissions:
+                left = [f"{nb.name}/{g.name}" for nb in sub.notebooks for g in nb.grades if g.needs_manual_grade]
+                if left:
+                    out[(a.name, sub.student.id)] = left
+    return out
+
+
+def feedback(s: Settings, assignment: str, students: list[str] | None = None,
+             warnings: list[str] | None = None) -> list[Path]:
+    """html feedback from the autograded notebooks and the instructor gradebook (hand scores and graders' comments
+    included), into feedback/<student>/<assignment>/. What a student sees: autograder/feedback.py. Answers not
+    graded by hand yet say "not graded yet". `warnings` collects messages for the instructor."""
+    import nbgrader
+    from nbgrader.api import Gradebook
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
 
+    from . import feedback as fb
     from .nbg import course_config, replace_tree
 
+    warnings = warnings if warnings is not None else []
     root = s.workspace / "autograded"
     names = sorted(p.name for p in root.iterdir() if (p / assignment).is_dir()) if root.is_dir() else []
     if students:
         names = [n for n in names if n in set(students)]
-    out = []
+    out: list[Path] = []
+    if not names:
+        return out
+    src_dir, rel_dir = s.solutions / assignment, s.exercises / assignment
+    secrets: dict[str, set[str]] = {}
+    for p in sorted(src_dir.glob("*.ipynb")):
+        rel = rel_dir / p.name
+        secrets[p.stem] = fb.secret_lines(nbformat.read(p, as_version=4),
+                                          nbformat.read(rel, as_version=4) if rel.is_file() else None)
+    left = hand_grading_left(s, assignment)
     with tempfile.TemporaryDirectory(prefix="w7fb-") as tmp:
         work = Path(tmp)
+        with Gradebook(db_url(s), s.course_id) as gb:
+            known = {sub.student.id for sub in gb.find_assignment(assignment).submissions}
         for st in names:
+            if st not in known:
+                warnings.append(f"{st}: autograded notebooks but no submission in the gradebook: no feedback")
+                continue
             dest = work / "autograded" / st / assignment
             dest.mkdir(parents=True)
+            pending = {x.split("/", 1)[1] for x in left.get((assignment, st), [])}
             for p in (root / st / assignment).glob("*.ipynb"):
-                nbformat.write(strip_hidden(nbformat.read(p, as_version=4)), dest / p.name)
-        if not names:
-            return out
-        c = course_config(work, assignment, s, db=s.db_path)
+                nb = nbformat.read(p, as_version=4)
+                nb = fb.feedback_notebook(nb, secrets=secrets.get(p.stem, set()), titles=fb.part_titles(nb),
+                                          pending=pending)
+                nbformat.write(nb, dest / p.name)
+        c = course_config(work, assignment, s, db=s.db_path)  # the instructor's gradebook, as graded by hand now
+        c.HTMLExporter.template_name = "w7feedback"
+        nbg_templates = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
+        c.HTMLExporter.extra_template_basedirs = [str(fb.TEMPLATES), str(nbg_templates)]
         conv = GenerateFeedback(coursedir=CourseDirectory(config=c), config=c)
+        conv.log.setLevel(logging.ERROR)
         conv.start()
         for st in names:
             src = work / "feedback" / st / assignment
-            if src.is_dir():
-                dest = s.workspace / "feedback" / st / assignment
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                replace_tree(src, dest)
-                # nbgrader's release_feedback matches feedback to the exchange's submission by these two files
-                for meta in ("timestamp.txt", "submission_secret.txt"):
-                    for origin in (root / st / assignment / meta, submitted_dir(s, st, assignment) / meta):
-                        if origin.is_file():
-                            shutil.copy2(origin, dest / meta)
-                            break
-                out.append(dest)
+            if not src.is_dir():
+                continue
+            for page in src.glob("*.html"):
+                text, warn = fb.offline_html(page.read_text(encoding="utf-8"))
+                found = fb.leaks(text, secrets.get(page.stem, set()))
+                if found:  # never reached in the tests; a last line of defence
+                    page.unlink()
+                    warnings.append(f"{st}: feedback for {page.stem} withheld: it contained instructor text "
+                                    f"({found[0][:60]!r})")
+                    continue
+                page.write_text(text, encoding="utf-8")
+                warnings.extend(w for w in warn if w not in warnings)
+            dest = s.workspace / "feedback" / st / assignment
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            replace_tree(src, dest)
+            # nbgrader's release_feedback matches feedback to the exchange's submission by these two files
+            for meta in ("timestamp.txt", "submission_secret.txt"):
+                for origin in (root / st / assignment / meta, submitted_dir(s, st, assignment) / meta):
+                    if origin.is_file():
+                        shutil.copy2(origin, dest / meta)
+                        break
+            out.append(dest)
+    return out
+
+
+def exchange_root(s: Settings) -> Path:
+    """W7_EXCHANGE when set (on a hub: the folder every user's nbgrader shares), else <workspace>/exchange."""
+    return Path(os.environ["W7_EXCHANGE"]) if os.environ.get("W7_EXCHANGE") else s.workspace / "exchange"
+
+
+def release_feedback(s: Settings, assignment: str, students: list[str] | None = None, *,
+                     allow_ungraded: bool = False) -> dict[str, list]:
+    """Release feedback/<student>/<assignment>/ to the exchange (nbgrader release_feedback), for submissions that
+    came through the exchange (they have submission_secret.txt; nbgrader finds the student by it).
+
+    Returns {"released": [student], "from_folder": [html file], "not_graded": [(student, [answers])]}:
+    submissions imported with `collect --from` cannot be released (hand those files to the students); those with
+    answers not graded by hand yet are held back unless allow_ungraded."""
+    root = s.workspace / "feedback"
+    names = sorted(p.name for p in root.iterdir() if (p / assignment).is_dir()) if root.is_dir() else []
+    if students:
+        names = [n for n in names if n in set(students)]
+    left = hand_grading_left(s, assignment)
+    out: dict[str, list] = {"released": [], "from_folder": [], "not_graded": []}
+    ready = []
+    for st in names:
+        d = root / st / assignment
+        if not (d / "submission_secret.txt").is_file() or not (d / "timestamp.txt").is_file():
+            out["from_folder"].extend(sorted(d.glob("*.html")))
+        elif left.get((assignment, st)) and not allow_ungraded:
+            out["not_graded"].append((st, left[(assignment, st)]))
+        else:
+            ready.append(st)
+    if not ready:
+        return out
+    with tempfile.TemporaryDirectory(prefix="w7rel-") as tmp:
+        stage = Path(tmp) / "feedback"
+        for st in ready:
+            shutil.copytree(root / st / assignment, stage / st / assignment)
+        nbgrader_cli(s, "release_feedback", assignment, f"--CourseDirectory.feedback_directory={stage}")
+    out["released"] = ready
     return out
 
 
 # -- export and status ------------------------------------------------------------------------------------------
 def export(s: Settings) -> tuple[Path, Path]:
-    """grades.csv (one row per student and assignment) and summary/<student>.md."""
+    """grades.csv (one row per student and assignment: autograded, hand-graded and total score, what still needs
+    hand grading) and summary/<student>.md.
+
+    autograded_score: the test cells' automatic scores; manual_score: the hand scores of answers (written or
+    code free-response) graded so far; score: nbgrader's total (with overrides, extra credit, late penalty);
+    to_grade_by_hand: the answers still waiting for a hand grade (notebook/grade id)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     exp = s.workspace / "exports"
@@ -523,22 +659,26 @@ def export(s: Settings) -> tuple[Path, Path]:
                 except MissingEntry:
                     rows.append({"student": st.id, "assignment": a.name, "status": "missing", "timestamp": "",
                                  "seconds_late": "", "late_penalty": "", "autograded_score": 0, "manual_score": "",
-                                 "score": 0, "max_score": a.max_score, "needs_manual_grade": "", "flags": ""})
+                                 "score": 0, "max_score": a.max_score, "needs_manual_grade": "",
+                                 "to_grade_by_hand": "", "flags": ""})
                     continue
-                auto = sum((g.auto_score or 0) for nb in sub.notebooks for g in nb.grades
-                           if g.cell.cell_type == "code")
-                manual = sum((g.manual_score or 0) for nb in sub.notebooks for g in nb.grades
-                             if g.manual_score is not None)
+                grades = [(g, g.name in {c.name for c in nb.notebook.solution_cells})
+                          for nb in sub.notebooks for g in nb.grades]
+                auto = sum((g.auto_score or 0) for g, by_hand in grades if not by_hand)
+                manual = sum((g.manual_score or 0) + (g.extra_credit or 0) for g, by_hand in grades
+                             if by_hand and g.manual_score is not None)
+                left = [f"{nb.name}/{g.name}" for nb in sub.notebooks for g in nb.grades if g.needs_manual_grade]
                 rows.append({
                     "student": st.id, "assignment": a.name, "status": j["status"] if j else "not graded",
                     "timestamp": sub.timestamp.isoformat() if sub.timestamp else "",
                     "seconds_late": round(sub.total_seconds_late, 1), "late_penalty": sub.late_submission_penalty,
                     "autograded_score": auto, "manual_score": manual, "score": sub.score,
                     "max_score": sub.max_score, "needs_manual_grade": sub.needs_manual_grade,
+                    "to_grade_by_hand": " ".join(left),
                     "flags": "; ".join(json.loads(j["flags"])) if j and j["flags"] else ""})
     csv_path = exp / "grades.csv"
     keys = ["student", "assignment", "status", "timestamp", "seconds_late", "late_penalty", "autograded_score",
-            "manual_score", "score", "max_score", "needs_manual_grade", "flags"]
+            "manual_score", "score", "max_score", "needs_manual_grade", "to_grade_by_hand", "flags"]
     with open(csv_path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=keys)
         w.writeheader()
@@ -547,10 +687,12 @@ def export(s: Settings) -> tuple[Path, Path]:
     for r in rows:
         by_student.setdefault(r["student"], []).append(r)
     for st, rs in by_student.items():
-        lines = [f"# {st}", "", "| assignment | status | score | max | late (s) | flags |", "|---|---|---|---|---|---|"]
+        lines = [f"# {st}", "", "| assignment | status | autograded | by hand | score | max | late (s) | "
+                 "to grade by hand | flags |", "|---|---|---|---|---|---|---|---|---|"]
         for r in rs:
-            lines.append(f"| {r['assignment']} | {r['status']} | {r['score']} | {r['max_score']} | "
-                         f"{r['seconds_late']} | {r['flags'].replace('|', '/')} |")
+            lines.append(f"| {r['assignment']} | {r['status']} | {r['autograded_score']} | {r['manual_score']} | "
+                         f"{r['score']} | {r['max_score']} | {r['seconds_late']} | {r['to_grade_by_hand']} | "
+                         f"{r['flags'].replace('|', '/')} |")
         (exp / "summary" / f"{st}.md").write_text("\n".join(lines) + "\n")
     return csv_path, exp / "summary"
 
@@ -599,3 +741,87 @@ def nbgrader_cli(s: Settings, *args: str) -> None:
     r = subprocess.run(cmd, env=env)
     if r.returncode != 0:
         raise RuntimeError(f"nbgrader {args[0]} failed (exit {r.returncode}); see its messages above")
+
+
+# -- one gradebook: the formgrader and the command line share the workspace as nbgrader's course root -------------
+NBGRADER_CONFIG = "nbgrader_config.py"
+
+
+def nbgrader_config_text(s: Settings) -> str:
+    ws = s.workspace.resolve()
+    lines = [
+        "# Written by `python -m autograder` (autograder/workspace.py) at every command; edits are overwritten.",
+        "# This instructor workspace IS nbgrader's course root: the formgrader started here (or loading this file",
+        "# from ~/.jupyter/nbgrader_config.py, see `python -m autograder formgrader-config`) reads and writes the",
+        "# same gradebook as the command line.",
+        "c = get_config()  # noqa: F821",
+        f"c.CourseDirectory.root = {str(ws)!r}",
+        f"c.CourseDirectory.course_id = {s.course_id!r}",
+        f"c.CourseDirectory.source_directory = {str(s.solutions.resolve())!r}",
+        f"c.CourseDirectory.release_directory = {str(s.exercises.resolve())!r}",
+        f"c.CourseDirectory.db_url = {'sqlite:///' + str(ws / 'gradebook.db')!r}",
+        f"c.Exchange.root = {str(exchange_root(s).resolve())!r}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_nbgrader_config(s: Settings) -> Path:
+    """Write <workspace>/nbgrader_config.py (course root = the workspace, course id, absolute solutions/ and
+    exercises/ folders, the workspace's gradebook, the exchange); rewritten only when it changed."""
+    path = s.workspace / NBGRADER_CONFIG
+    text = nbgrader_config_text(s)
+    if not path.is_file() or path.read_text() != text:
+        s.workspace.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return path
+
+
+def grade_manual(s: Settings, assignment: str, student: str, grade_id: str, score: float,
+                 comment: str | None = None, notebook: str | None = None,
+                 extra_credit: float | None = None) -> dict:
+    """Give a hand score (and optionally a comment) to one answer, as the formgrader's grade and comment API do:
+    manual_score (and extra_credit) on the grade, needs_manual_grade cleared, manual_comment on the comment.
+    Returns the grade's new state. Raises ValueError with what exists when a name is wrong."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    if not s.db_path.exists():
+        raise FileNotFoundError(f"no gradebook at {s.db_path}: collect and autograde {assignment} first")
+    with Gradebook(db_url(s), s.course_id) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            have = sorted(x.student.id for x in gb.find_assignment(assignment).submissions) \
+                if assignment in {a.name for a in gb.assignments} else []
+            raise ValueError(f"no submission of {assignment!r} by {student!r} in the gradebook "
+                             f"(have: {', '.join(have) or 'none'})") from None
+        found = [(nb, g) for nb in sub.notebooks for g in nb.grades
+                 if g.name == grade_id and (notebook is None or nb.name == notebook)]
+        by_hand = {(nb.name, c.name) for nb in sub.notebooks for c in nb.notebook.solution_cells}
+        hand = sorted(f"{g.name} ({g.max_score:g} point{'' if g.max_score == 1 else 's'})"
+                      for nb in sub.notebooks for g in nb.grades
+                      if (nb.name, g.name) in by_hand)
+        if not found:
+            raise ValueError(f"no answer {grade_id!r} in {assignment}; the answers graded by hand are: "
+                             f"{', '.join(hand) or 'none'}")
+        if len(found) > 1:
+            raise ValueError(f"{grade_id!r} is in several notebooks ({', '.join(nb.name for nb, _ in found)}): "
+                             "say which with --notebook")
+        nb, g = found[0]
+        if (nb.name, g.name) not in by_hand:
+            raise ValueError(f"{grade_id!r} is an autograded test cell, not an answer graded by hand "
+                             f"(those are: {', '.join(hand) or 'none'})")
+        if not 0 <= score <= g.max_score:
+            raise ValueError(f"score {score:g} for {grade_id!r} is outside 0 .. {g.max_score:g} (its points); "
+                             "use --extra-credit for points beyond them")
+        g.manual_score = float(score)
+        if extra_credit is not None:
+            g.extra_credit = float(extra_credit)
+        g.needs_manual_grade = g.manual_score is None and g.auto_score is None  # the formgrader's rule
+        if comment is not None:
+            gb.find_comment(grade_id, nb.name, assignment, student).manual_comment = comment
+        gb.db.commit()
+        return {"student": student, "assignment": assignment, "notebook": nb.name, "grade_id": grade_id,
+                "manual_score": g.manual_score, "max_score": g.max_score, "extra_credit": g.extra_credit,
+                "comment": comment}
