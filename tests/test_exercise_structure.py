@@ -7,7 +7,9 @@ For every assignment in solutions/ and its committed student version in exercise
   student);
 * each part header ``## Part N: ... (X points ...)`` states the sum of the points of the graded cells up to the next
   ``## `` header, and a part that names no points holds none;
-* the introduction states the total.
+* the introduction states the total;
+* an answer cell holds only its solution region and mark scheme in the solution, and only the stub in the student
+  version.
 """
 
 from __future__ import annotations
@@ -63,6 +65,43 @@ def test_every_written_answer_has_its_question_before_it(assignment):
             words = _words(q.source)
             assert len(words) >= 20 and "?" in q.source or len(words) >= 40, (
                 f"{assignment}: the cell before answer {gid} holds no question a student can read: {q.source!r}")
+
+
+STUB = "YOUR ANSWER HERE"
+REGIONS = (("### BEGIN SOLUTION", "### END SOLUTION"), ("=== BEGIN MARK SCHEME ===", "=== END MARK SCHEME ==="))
+
+
+def _outside_regions(source: str) -> list[str]:
+    """The non-empty lines of a cell that lie outside its solution and mark-scheme regions (stub lines aside)."""
+    out, depth = [], 0
+    for line in source.splitlines():
+        st = line.strip()
+        if any(st.startswith(b) for b, _ in REGIONS):
+            depth += 1
+        elif any(st.startswith(e) for _, e in REGIONS):
+            depth -= 1
+        elif depth == 0 and st and st != STUB:
+            out.append(st)
+    return out
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_answer_cells_hold_only_the_answer(assignment):
+    """In the solution an answer cell holds only its solution region and mark scheme (a question written there
+    would be deleted by nbgrader); in the student version it is the bare stub."""
+    for kind in ("solutions", "exercises"):
+        for nb in _nb(kind, assignment):
+            for c in nb.cells:
+                if not _is_manual(c):
+                    continue
+                gid = _meta(c).get("grade_id")
+                if kind == "exercises":
+                    assert c.source.strip() == STUB, (
+                        f"{kind}/{assignment}: answer cell {gid} should show only {STUB!r}, it shows {c.source!r}")
+                else:
+                    extra = _outside_regions(c.source)
+                    assert not extra, (f"{kind}/{assignment}: answer cell {gid} holds text outside its solution and "
+                                       f"mark-scheme regions (put questions in the locked cell before it): {extra[:2]}")
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
