@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from exercise_checks import fixtures_match_their_script, grades_as_designed
+from visible_checks import visible_tests_catch_each_fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "01-scale-comparison"
@@ -92,3 +93,9 @@ def test_solution_cells_pass_their_visible_and_hidden_tests_in_process():
         elif gid is None:
             continue  # the sweep, fits on the family, figures and the online part need the family's models
         exec(compile(src, gid, "exec"), g)
+
+
+def test_visible_tests_catch_every_listed_mistake():
+    """Each fixture (one likely mistake, listed in its make_fixtures.py) fails exactly its cells' VISIBLE tests, with
+    an assertion message, in process; the solution passes them all (no model, no nbgrader)."""
+    assert visible_tests_catch_each_fixture(ASSIGNMENT, "scale_comparison.ipynb") >= 15

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from exercise_checks import fixtures_match_their_script, grades_as_designed
+from visible_checks import visible_tests_catch_each_fixture
 
 ASSIGNMENT = "03-prompt-engineering"
 
@@ -21,3 +22,9 @@ def test_fixtures_are_made_from_the_current_notebook(tmp_path):
 @pytest.mark.slow
 def test_assignment_grades_as_designed(artifacts):
     grades_as_designed(ASSIGNMENT, artifacts)
+
+
+def test_visible_tests_catch_every_listed_mistake():
+    """Each fixture (one likely mistake, listed in its make_fixtures.py) fails exactly its cells' VISIBLE tests, with
+    an assertion message, in process; the solution passes them all (no model, no nbgrader)."""
+    assert visible_tests_catch_each_fixture(ASSIGNMENT, "prompt_engineering.ipynb") >= 15
