@@ -264,11 +264,18 @@ class TranslateIclTask(_V2Split, v1.Task):
         return " ".join(query.meta["lexicon"][w] for w in example.question.split())
 
 
-class RepeatTask(_V2Split, v1.Task):
-    """Copy a sequence of 3-10 pseudo-words written once before: ``bofa kimu ruvi | `` -> ``bofa kimu ruvi``.
+UPPER_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
+
+class RepeatTask(_V2Split, v1.Task):
+    """Copy a sequence written once before: ``bofa kimu ruvi | `` -> ``bofa kimu ruvi``.
+
+    Half the sequences are 3-10 pseudo-words, half random strings of 8-24 capital letters and digits (``K7QZ2MX9``).
     Every character of the copy is predictable only from the context: the densest training signal for an induction
-    head (Olsson et al. 2022), the circuit every other prompt-reading task here needs.
+    head (Olsson et al. 2022), the circuit every other prompt-reading task here needs. In pseudo-words (19 letters
+    alternating consonant and vowel) one previous character rarely tells where to copy from, so the simplest
+    induction head buys little; in random strings over 36 symbols it buys a lot (pilots 1 and 2, with pseudo-words
+    only, never copied). The repeated-string probe uses lowercase strings, never seen in training.
     """
 
     sep = " | "
@@ -279,7 +286,10 @@ class RepeatTask(_V2Split, v1.Task):
         self.description = "copy a sequence of 3-10 pseudo-words from the context (held-out words in the test split)"
 
     def _sample_split(self, rng: random.Random, split: str) -> Example:
-        seq = " ".join(rng.choice(word_pool(split)) for _ in range(rng.randint(3, 10)))
+        if rng.random() < 0.5:
+            seq = " ".join(rng.choice(word_pool(split)) for _ in range(rng.randint(3, 10)))
+        else:
+            seq = "".join(rng.choice(UPPER_ALNUM) for _ in range(rng.randint(8, 24)))
         return Example(seq, seq, {})
 
     def _sample(self, rng: random.Random) -> Example:
@@ -329,7 +339,8 @@ def repeat_string(rng: random.Random, length: int = 24) -> str:
 # Probability of each task per document. Copying from the prompt is the skill v1 never needed, so about 60% of the
 # documents need it (icl_words, icl_words4, recall, translate_icl, repeat); the v1 tasks keep the phenomena that
 # already hold (scratchpad arithmetic, the fixed translation, chained look-ups). Pilot 1 (without repeat, 5M
-# characters, 220K parameters) never copied anything from its prompt; "repeat" was added for pilot 2.
+# characters, 220K parameters) never copied anything from its prompt; "repeat" (pseudo-words) was added for pilot 2,
+# which did not copy either (4.8M characters); random capital strings were added to "repeat" for pilot 3.
 MIXTURE = {"add": 0.13, "mul": 0.07, "chain": 0.06, "translate": 0.05, "sentiment": 0.06, "icl_words": 0.18,
            "icl_words4": 0.08, "recall": 0.15, "translate_icl": 0.10, "repeat": 0.12}
 P_COT = 0.5  # scratchpad style for tasks that have one
