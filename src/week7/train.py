@@ -118,29 +118,33 @@ def _char_ids(text: str) -> list[int]:
     return [1] + [_VOCAB.get(c, 3) for c in text] + [2]
 
 
-def make_batch(seed: int, step: int, batch_size: int, seq_len: int, split: str = "train"):
+def make_batch(seed: int, step: int, batch_size: int, seq_len: int, split: str = "train", document=None):
     """Batch ``step`` of the stream ``seed``: ``(input_ids, labels)`` of shape (B, T).
 
     Each row packs whole documents from its start; the last document is cut at ``seq_len`` (no padding).
+    ``document(rng, split, max_chars)`` draws one document (default: the v1 :func:`mixture_document`; family v2
+    passes :func:`week7.tasks_v2.mixture_document`).
     """
     import torch
 
+    document = mixture_document if document is None else document
     rng = random.Random(f"family|{split}|{seed}|{step}")
     ids = torch.zeros((batch_size, seq_len), dtype=torch.long)
     labels = torch.full((batch_size, seq_len), -100, dtype=torch.long)
     for r in range(batch_size):
         row: list[int] = []
         while len(row) < seq_len:  # whole documents from the row's start; the last one is cut at seq_len
-            row += _char_ids(mixture_document(rng, split, max_chars=seq_len - 2))
+            row += _char_ids(document(rng, split, max_chars=seq_len - 2))
         row = row[:seq_len]
         ids[r] = torch.tensor(row)
         labels[r] = torch.tensor(row)
     return ids, labels
 
 
-def heldout_batches(n_batches: int = 8, batch_size: int = 16, seq_len: int = 256, seed: int = 12345):
+def heldout_batches(n_batches: int = 8, batch_size: int = 16, seq_len: int = 256, seed: int = 12345,
+                    document=None):
     """Fixed held-out batches (test-split queries) for the final loss."""
-    return [make_batch(seed, i, batch_size, seq_len, split="test") for i in range(n_batches)]
+    return [make_batch(seed, i, batch_size, seq_len, split="test", document=document) for i in range(n_batches)]
 
 
 def evaluate_loss(model, batches) -> float:
@@ -170,8 +174,11 @@ def _lr_at(step: int, spec: ModelSpec, total: int) -> float:
 
 def train(spec: ModelSpec, ckpt_dir: str | Path, resume: bool = True, progress: bool = True,
           checkpoint_every_s: float = 60.0, device: str = "cpu", log=print,
-          allow_budget_change: bool = False) -> tuple[object, dict]:
+          allow_budget_change: bool = False, document=None, data: str = "v1") -> tuple[object, dict]:
     """Train ``spec`` from scratch (or resume from ``ckpt_dir/ckpt.pt``); returns ``(model, info)``.
+
+    ``document`` is the document sampler of :func:`make_batch` and ``data`` its name, stored in the checkpoint: a
+    checkpoint of other data is never resumed. Each checkpoint also writes ``progress.json`` (step, total, loss).
 
     ``allow_budget_change`` lets a resumed run change only ``tokens`` (the learning-rate schedule then follows the
     new total from the resumed step on); ``info["budget_changes"]`` records it.
@@ -196,8 +203,8 @@ def train(spec: ModelSpec, ckpt_dir: str | Path, resume: bool = True, progress: 
         state = torch.load(ckpt, map_location=device, weights_only=False)
         same = {k: v for k, v in state["spec"].items() if not (allow_budget_change and k == "tokens")} == \
             {k: v for k, v in asdict(spec).items() if not (allow_budget_change and k == "tokens")}
-        if not same:
-            raise ValueError(f"checkpoint {ckpt} was made with another spec; delete it or use --fresh")
+        if not same or state.get("data", "v1") != data:
+            raise ValueError(f"checkpoint {ckpt} was made with another spec or data; delete it or use --fresh")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step, wall, curve = state["step"], state["wall_s"], state["curve"]
@@ -210,8 +217,11 @@ def train(spec: ModelSpec, ckpt_dir: str | Path, resume: bool = True, progress: 
     def save():
         tmp = ckpt.with_suffix(".tmp")
         torch.save({"spec": asdict(spec), "model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                    "wall_s": wall, "curve": curve, "budget_changes": changes}, tmp)
+                    "wall_s": wall, "curve": curve, "budget_changes": changes, "data": data}, tmp)
         tmp.replace(ckpt)
+        (ckpt_dir / "progress.json").write_text(json.dumps(
+            {"name": spec.name, "data": data, "step": step, "total": total, "tokens": step * tokens_per_step,
+             "wall_s": round(wall, 1), "loss_ema": curve[-1][2] if curve else None, "time": time.time()}))
 
     model.train()
     t0 = time.time()
@@ -219,7 +229,7 @@ def train(spec: ModelSpec, ckpt_dir: str | Path, resume: bool = True, progress: 
     bar = tqdm(total=total, initial=step, desc=spec.name, disable=not progress, mininterval=5)
     ema = None
     while step < total:
-        ids, labels = make_batch(spec.seed, step, spec.batch_size, spec.seq_len)
+        ids, labels = make_batch(spec.seed, step, spec.batch_size, spec.seq_len, document=document)
         ids, labels = ids.to(device), labels.to(device)
         for g in opt.param_groups:
             g["lr"] = _lr_at(step, spec, total)
