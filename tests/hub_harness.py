@@ -1,7 +1,10 @@
 """Start and stop a real JupyterHub for the course on 127.0.0.1, with test users, for the end-to-end test.
 
-Everything it starts is stopped at the end, also on failure: the hub and the proxy run in their own process
-group, and every process of the test users is killed. It needs root (to create unix users and to let the
+It needs nothing left from an earlier run: `Hub.prepare()` creates the unix users (removing any an interrupted run
+left), the users' environment, the exchange and the instructor's course clone; `Hub.remove()` stops everything it
+started (the hub and the proxy run in their own process group, every process of the test users is killed) and
+deletes what it created, the users and their homes included, so the next run starts from the same clean machine.
+It needs root (to create unix users and to let the
 hub spawn servers as them), Debian's python3.11 (the users' environment must live outside /root), npm
 (configurable-http-proxy) and chromium.
 """
@@ -16,9 +19,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,11 +58,17 @@ def run(cmd: list[str], user: str | None = None, cwd: Path | None = None, check:
     return r
 
 
+def course_venv() -> Path:
+    """The course environment running this test (a second clone or worktree may use another's .venv)."""
+    return Path(sys.prefix) if sys.prefix != sys.base_prefix else ROOT / ".venv"
+
+
 def ensure_prerequisites() -> None:
     if os.geteuid() != 0:
         raise HubSetupError("the hub end-to-end test must run as root: it creates unix users and spawns their "
                             "servers (run `make test` as root, or in a container)")
     for tool, how in (("runuser", "apt-get install -y util-linux"), ("useradd", "apt-get install -y passwd"),
+                      ("userdel", "apt-get install -y passwd"), ("pgrep", "apt-get install -y procps"),
                       ("npm", "apt-get install -y nodejs npm")):
         if shutil.which(tool) is None:
             raise HubSetupError(f"{tool} is missing: {how}")
@@ -70,58 +80,107 @@ def ensure_prerequisites() -> None:
             raise HubSetupError(f"could not install configurable-http-proxy with npm:\n{r.stderr[-2000:]}")
 
 
-def ensure_users() -> None:
-    """Create the test users, each with a fresh home (nothing left from an earlier run)."""
+TEST_USERS = (INSTRUCTOR, *STUDENTS)
+
+
+def user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def remove_users() -> list[str]:
+    """Delete the test users with everything they own: processes, homes (`userdel --remove`, which also drops
+    their user groups and mail spools) and files they left in the machine's temporary folders.
+
+    Returns:
+        the names that existed and were removed.
+    """
     kill_user_processes()
-    for user in (INSTRUCTOR, *STUDENTS):
+    removed = []
+    for user in TEST_USERS:
         try:
-            pw = pwd.getpwnam(user)
+            uid = pwd.getpwnam(user).pw_uid
         except KeyError:
-            run(["useradd", "--create-home", "--shell", "/bin/bash", user])
-            pw = pwd.getpwnam(user)
-        home = Path(pw.pw_dir)
-        if home.exists():
-            shutil.rmtree(home)
-        shutil.copytree("/etc/skel", home, symlinks=True)
-        for p in [home, *home.rglob("*")]:
-            os.lchown(p, pw.pw_uid, pw.pw_gid)
-        os.chmod(home, 0o700)
+            continue
+        for tmp in (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")):
+            for p in tmp.iterdir() if tmp.is_dir() else []:
+                with contextlib.suppress(OSError):
+                    if p.lstat().st_uid == uid:
+                        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        r = run(["userdel", "--remove", user], check=False)
+        if user_exists(user):
+            raise RuntimeError(f"userdel --remove {user} failed ({r.returncode}): {r.stderr.strip()}")
+        removed.append(user)
+    return removed
 
 
-def kill_user_processes() -> None:
-    for user in (INSTRUCTOR, *STUDENTS):
+def ensure_users() -> None:
+    """Create the test users from nothing (any left by an interrupted run are removed first), each with a new
+    private home."""
+    remove_users()
+    for user in TEST_USERS:
+        run(["useradd", "--create-home", "--shell", "/bin/bash", user])
+        os.chmod(pwd.getpwnam(user).pw_dir, 0o700)
+
+
+def kill_user_processes(wait: float = 15) -> None:
+    """Kill every process of the test users and wait until they are gone (userdel refuses a busy user)."""
+    users = [u for u in TEST_USERS if user_exists(u)]
+    for user in users:
         subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
+    deadline = time.time() + wait
+    while users and time.time() < deadline:
+        users = [u for u in users if subprocess.run(["pgrep", "-u", u], capture_output=True).returncode == 0]
+        time.sleep(0.2)
 
 
 @dataclass
 class Hub:
-    """A running hub: its URL, folders and the users' environment."""
+    """A hub of its own: its URL, folders and the users' environment, all under `base` or in the test users'
+    homes, so that removing `base` and the users (`remove()`) leaves the machine as it was."""
 
     base: Path
     url: str = ""
-    env_bin: Path = field(init=False)
-    exchange: Path = field(init=False)
-    course_root: Path = field(init=False)
-    state: Path = field(init=False)
-    log: Path = field(init=False)
     proc: subprocess.Popen | None = None
 
     def __post_init__(self):
-        self.env_bin = self.base / "env" / "bin"
+        self.env_bin = Path(os.environ.get("W7_HUB_USER_ENV", self.base / "env")) / "bin"
         self.exchange = self.base / "exchange"
         self.state = self.base / "state"
         self.log = self.base / "hub.log"
-        self.course_root = Path(pwd.getpwnam(INSTRUCTOR).pw_dir) / "week7-course"
+
+    # the instructor's folders live in their home, which exists only once prepare() has created the users
+    @property
+    def instructor_home(self) -> Path:
+        try:
+            return Path(pwd.getpwnam(INSTRUCTOR).pw_dir)
+        except KeyError:
+            raise RuntimeError(f"the test user {INSTRUCTOR} does not exist yet: call Hub.prepare() first") from None
+
+    @property
+    def course_root(self) -> Path:
+        """The instructor's clone of the course: solutions/, exercises/, autograder/."""
+        return self.instructor_home / "week7-course"
+
+    @property
+    def workspace(self) -> Path:
+        """The instructor workspace (gradebook, submitted/, autograded/, feedback/, exports/): the ONE setting
+        (W7_WORKSPACE) that both the hub's formgrader and the instructor's `python -m autograder` commands get."""
+        return self.course_root / "workspace"
 
     # -- set-up ------------------------------------------------------------------------------------------------
     def prepare(self) -> None:
+        """Create everything the hub needs: the unix users, the users' environment, the exchange, the hub's
+        state folder and the instructor's course clone."""
         ensure_prerequisites()
         ensure_users()
         self.base.mkdir(parents=True, exist_ok=True)
         os.chmod(self.base, 0o755)
-        env_dir = Path(os.environ.get("W7_HUB_USER_ENV", self.base / "env"))
-        self.env_bin = env_dir / "bin"
-        r = subprocess.run(["bash", str(HUB_DIR / "make_user_env.sh"), str(env_dir), "--share", str(ROOT / ".venv")],
+        env_dir = self.env_bin.parent
+        r = subprocess.run(["bash", str(HUB_DIR / "make_user_env.sh"), str(env_dir), "--share", str(course_venv())],
                            capture_output=True, text=True)
         if r.returncode != 0:
             raise HubSetupError(f"make_user_env.sh failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
@@ -134,31 +193,24 @@ class Hub:
         self.make_course_root()
 
     def make_course_root(self) -> None:
-        """The instructor's course directory: the repository's solutions, exercises and autograder, private."""
-        if self.course_root.exists():
-            shutil.rmtree(self.course_root)
+        """The instructor's course directory: the repository's solutions, exercises and autograder, private.
+        Its workspace is created by the autograder's first command, as on a real hub."""
         self.course_root.mkdir(parents=True)
         for part in ("solutions", "exercises", "autograder"):
             if (ROOT / part).exists():
                 shutil.copytree(ROOT / part, self.course_root / part,
                                 ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
-        (self.course_root / "workspace").mkdir()  # gradebook, submitted/, autograded/, feedback/: private
-        uid, gid = pwd.getpwnam(INSTRUCTOR).pw_uid, pwd.getpwnam(INSTRUCTOR).pw_gid
+        pw = pwd.getpwnam(INSTRUCTOR)
         for p in [self.course_root, *self.course_root.rglob("*")]:
-            os.chown(p, uid, gid)
+            os.chown(p, pw.pw_uid, pw.pw_gid)
         os.chmod(self.course_root, 0o700)
-        # the same nbgrader settings the hub writes at spawn, for the instructor's command-line steps
-        home = Path(pwd.getpwnam(INSTRUCTOR).pw_dir)
-        cfg = home / ".jupyter" / "nbgrader_config.py"
-        cfg.parent.mkdir(parents=True, exist_ok=True)
-        cfg.write_text("c = get_config()\n"
-                       f"c.Exchange.root = {str(self.exchange)!r}\n"
-                       "c.CourseDirectory.course_id = 'week7-advanced-transformers'\n"
-                       f"c.CourseDirectory.root = {str(self.course_root)!r}\n"
-                       "c.CourseDirectory.source_directory = 'solutions'\n"
-                       "c.CourseDirectory.release_directory = 'exercises'\n")
-        for p in (cfg.parent, cfg):
-            os.chown(p, uid, gid)
+
+    def remove(self) -> list[str]:
+        """Stop the hub, delete the test users (homes included) and `base`; return the users removed."""
+        self.stop()
+        removed = remove_users()
+        shutil.rmtree(self.base, ignore_errors=True)
+        return removed
 
     # -- start / stop ------------------------------------------------------------------------------------------
     def start(self, timeout: float = 120) -> None:
@@ -168,7 +220,7 @@ class Hub:
                    W7_PROXY_API_PORT=str(free_port()), W7_STATE_DIR=str(self.state),
                    W7_EXCHANGE=str(self.exchange), W7_AUTH="dummy", W7_DUMMY_PASSWORD=PASSWORD,
                    W7_INSTRUCTORS=INSTRUCTOR, W7_STUDENTS=",".join(STUDENTS), W7_PYTHON_BIN=str(self.env_bin),
-                   W7_COURSE_ROOT=str(self.course_root), W7_CHP=str(CHP))
+                   W7_COURSE_ROOT=str(self.course_root), W7_WORKSPACE=str(self.workspace), W7_CHP=str(CHP))
         self.proc = subprocess.Popen([str(self.env_bin / "python"), "-m", "jupyterhub", "-f",
                                       str(HUB_DIR / "jupyterhub_config.py")], cwd=self.state, env=env,
                                      stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -208,8 +260,9 @@ class Hub:
         return mine
 
     def as_instructor(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-        # the instructor's workspace (gradebook, submissions) is private; the exchange is the hub's
-        env = {"W7_EXCHANGE": str(self.exchange), "W7_WORKSPACE": str(self.course_root / "workspace"),
+        # what the hub puts in the instructor's server environment, so a terminal in their JupyterLab runs the
+        # same commands on the same workspace (see instructor_env in jupyterhub_config.py)
+        env = {"W7_EXCHANGE": str(self.exchange), "W7_WORKSPACE": str(self.workspace),
                "W7_COURSE_ID": "week7-advanced-transformers"}
         return run([str(self.env_bin / "python"), *args], user=INSTRUCTOR, cwd=self.course_root, check=check,
                    env=env, timeout=timeout)

@@ -54,7 +54,7 @@ if [ -n "$share" ] && [ "$old_py" = 1 ]; then
 fi
 # Build the course package's wheel with a recent setuptools, then install it (with its models) into the env.
 wheels=$(mktemp -d)
-builder="$repo/.venv/bin/python"; [ -x "$builder" ] || builder="$target/bin/python"
+builder="${share:-$repo/.venv}/bin/python"; [ -x "$builder" ] || builder="$target/bin/python"
 "$builder" -m pip wheel -q --no-deps --no-build-isolation -w "$wheels" "$repo" 2>&1 | grep -v "is ignored" || true
 "$target/bin/pip" install -q --no-deps --force-reinstall "$wheels"/week7-*.whl 2>&1 | grep -v "is ignored" || true
 rm -rf "$wheels"
