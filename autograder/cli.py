@@ -239,7 +239,8 @@ def cmd_export(args) -> int:
     print(f"wrote {csv_path} and {summary}/<student>.md")
     left = hand_grading_left(s)
     if left:
-        print(f"{len(left)} submissions still need hand grading: "
+        print(f"{len(left)} submission{'s' if len(left) != 1 else ''} still need{'s' if len(left) == 1 else ''} "
+              "hand grading: "
               + "; ".join(f"{st} {a} ({', '.join(ids)})" for (a, st), ids in sorted(left.items())))
     else:
         print("0 submissions still need hand grading")

@@ -168,23 +168,37 @@ def classify(cell: NotebookNode) -> dict:
 # -- students: the feedback notebook ------------------------------------------------------------------------------
 def secret_lines(source_nb: NotebookNode, release_nb: NotebookNode | None) -> set[str]:
     """Lines only instructors have: hidden tests, solutions, mark schemes (whitespace collapsed, >= 16 chars),
-    minus every line the student version also holds."""
+    minus every line the student version also holds, whole or inside a longer line (a solution line that the
+    student's own docstring quotes, `2. demos = task.shots(shots, seed=seed) (the same ...)`, is no secret: finding
+    it in a feedback page would withhold every student's feedback)."""
     def norm(s: str) -> str:
         return " ".join(s.split())
 
-    public = set()
+    public: set[str] = set()
+    public_text = ""
     if release_nb is not None:
         for c in release_nb.cells:
             public |= {norm(ln) for ln in c.source.splitlines()}
+        public_text = "\n".join(sorted(public))
     out = set()
     for c in source_nb.cells:
         for begin, end in ((HIDDEN_BEGIN, HIDDEN_END), (MARK_BEGIN, MARK_END), (SOLUTION_BEGIN, SOLUTION_END)):
             if begin in c.source:
                 for ln in _between(c.source, begin, end).splitlines():
                     t = norm(ln)
-                    if len(t) >= 16 and t not in public:
+                    if len(t) >= 16 and t not in public and t not in public_text:
                         out.add(t)
     return out
+
+
+def own_lines(secrets: set[str], nb: NotebookNode) -> set[str]:
+    """The secret lines that are not secret for this student: those their own answer cells hold (a correct answer
+    often is the solution's line, `previous = current`; finding it in their feedback is no leak, and flagging it
+    withheld the feedback of every student who got a part right). Only answer cells count: nbgrader puts the
+    instructor's version of every test cell (hidden tests included) back into the autograded notebook."""
+    own = "\n".join(" ".join(c.source.split()) for c in nb.cells
+                     if _nbg(c).get("solution") and RUBRIC not in c.get("metadata", {}))
+    return {t for t in secrets if t in own}
 
 
 def _output_text(o) -> str:

@@ -547,6 +547,7 @@ def feedback(s: Settings, assignment: str, students: list[str] | None = None,
         secrets[p.stem] = fb.secret_lines(nbformat.read(p, as_version=4),
                                           nbformat.read(rel, as_version=4) if rel.is_file() else None)
     left = hand_grading_left(s, assignment)
+    student_secrets: dict[tuple[str, str], set[str]] = {}
     with tempfile.TemporaryDirectory(prefix="w7fb-") as tmp:
         work = Path(tmp)
         with Gradebook(db_url(s), s.course_id) as gb:
@@ -560,8 +561,10 @@ def feedback(s: Settings, assignment: str, students: list[str] | None = None,
             pending = {x.split("/", 1)[1] for x in left.get((assignment, st), [])}
             for p in (root / st / assignment).glob("*.ipynb"):
                 nb = nbformat.read(p, as_version=4)
-                nb = fb.feedback_notebook(nb, secrets=secrets.get(p.stem, set()), titles=fb.part_titles(nb),
-                                          pending=pending)
+                mine = secrets.get(p.stem, set())
+                mine = mine - fb.own_lines(mine, nb)  # what the student wrote is not secret from them
+                student_secrets[(st, p.stem)] = mine
+                nb = fb.feedback_notebook(nb, secrets=mine, titles=fb.part_titles(nb), pending=pending)
                 nbformat.write(nb, dest / p.name)
         c = course_config(work, assignment, s, db=s.db_path)  # the instructor's gradebook, as graded by hand now
         c.HTMLExporter.template_name = "w7feedback"
@@ -576,7 +579,7 @@ def feedback(s: Settings, assignment: str, students: list[str] | None = None,
                 continue
             for page in src.glob("*.html"):
                 text, warn = fb.offline_html(page.read_text(encoding="utf-8"))
-                found = fb.leaks(text, secrets.get(page.stem, set()))
+                found = fb.leaks(text, student_secrets.get((st, page.stem), secrets.get(page.stem, set())))
                 if found:  # never reached in the tests; a last line of defence
                     page.unlink()
                     warnings.append(f"{st}: feedback for {page.stem} withheld: it contained instructor text "
@@ -747,6 +750,29 @@ def nbgrader_cli(s: Settings, *args: str) -> None:
 NBGRADER_CONFIG = "nbgrader_config.py"
 
 
+# nbgrader's own feedback (the formgrader's "Generate Feedback" button, `nbgrader generate_feedback`) renders the
+# autograded notebook as it is: hidden tests, their tracebacks and the graders' mark schemes would reach students.
+# Every nbgrader configuration this course writes (the workspace's, the hub instructors') switches it off with a
+# message that names the course's own feedback; the class is defined in the configuration file itself, so the
+# formgrader needs nothing importable beyond nbconvert.
+FEEDBACK_GUARD = """
+from nbconvert.preprocessors import Preprocessor as _W7Preprocessor
+
+
+class UseTheCourseFeedback(_W7Preprocessor):
+    \"\"\"Stops nbgrader's own feedback, which would show students the hidden tests and the mark schemes. It
+    refuses when nbgrader registers it, before nbgrader removes any earlier feedback folder.\"\"\"
+
+    def __init__(self, **kwargs):
+        raise RuntimeError(
+            "this course makes feedback with `python -m autograder feedback <assignment> --release` (in a terminal): "
+            "nbgrader's own Generate Feedback would show students the hidden tests and the graders' mark schemes")
+
+
+c.GenerateFeedback.preprocessors = [UseTheCourseFeedback]  # noqa: F821
+"""
+
+
 def nbgrader_config_text(s: Settings) -> str:
     ws = s.workspace.resolve()
     lines = [
@@ -762,7 +788,7 @@ def nbgrader_config_text(s: Settings) -> str:
         f"c.CourseDirectory.db_url = {'sqlite:///' + str(ws / 'gradebook.db')!r}",
         f"c.Exchange.root = {str(exchange_root(s).resolve())!r}",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + FEEDBACK_GUARD
 
 
 def write_nbgrader_config(s: Settings) -> Path:

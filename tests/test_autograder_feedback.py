@@ -166,6 +166,13 @@ def test_the_formgrader_reads_the_gradebook_the_command_line_writes(week, tmp_pa
     assert subs["alice"]["score"] == pytest.approx(6.0)  # 5 autograded + 1 by hand (grade-manual)
     nb = {x["student"]: x for x in api.get_notebook_submissions("00-demo", "demo")}
     assert nb["bob"]["score"] == pytest.approx(3.5)
+    # the formgrader's own Generate Feedback button would render the hidden tests and mark schemes: it refuses,
+    # naming the course's feedback command, and leaves the course's feedback as it was
+    before = html_of(ws, "bob")
+    r = api.generate_feedback("00-demo", "bob")
+    assert not r["success"] and "python -m autograder feedback" in r.get("log", "") + r.get("error", ""), r
+    assert html_of(ws, "bob") == before
+    assert not any(x in before for x in ("BEGIN HIDDEN TESTS", "MARK SCHEME"))
 
 
 # -- manual grading and export ------------------------------------------------------------------------------------
@@ -204,7 +211,7 @@ def test_grade_manual_refuses_what_it_cannot_record(week):
 
 def test_regrading_keeps_hand_grades_a_changed_answer_needs_grading_again(week):
     r, rows_ = week["export_resubmitted"], week["csv_resubmitted"]
-    assert "1 submissions still need hand grading: carol 00-demo (demo/demo-written)" in r.stdout, r.stdout
+    assert "1 submission still needs hand grading: carol 00-demo (demo/demo-written)" in r.stdout, r.stdout
     assert rows_["carol"]["manual_score"] in ("0", "0.0") and rows_["carol"]["to_grade_by_hand"] == "demo/demo-written"
     assert float(rows_["alice"]["manual_score"]) == 1.0 and rows_["alice"]["to_grade_by_hand"] == ""
     assert float(rows_["alice"]["score"]) == 6.0
@@ -339,3 +346,41 @@ def test_feedback_notebook_drops_hidden_source_output_and_secret_text():
     assert "99" not in out.cells[1].source and out.cells[1].outputs == []
     assert out.cells[1].metadata["w7_result"] == {"status": "failed", "kind": "hidden", "part": "Part 3: f (2 points)"}
     assert "f(99) secret" not in text and fb.REMOVED in text
+
+
+def test_secret_lines_are_what_the_student_version_does_not_hold_anywhere():
+    """A solution line that the student's notebook quotes inside a longer line (exercise 01's docstring says
+    `2. demos = task.shots(shots, seed=seed) (the same ...)`) is not a secret: flagging it withheld every student's
+    feedback for that notebook. A line the student version does not hold stays secret."""
+    def nb(*sources):
+        out = nbformat.v4.new_notebook()
+        out.cells = [nbformat.v4.new_code_cell(x) for x in sources]
+        return out
+
+    source = nb('def evaluate(task, shots, seed):\n    """2. demos = task.shots(shots, seed=seed) (the same ones)"""\n'
+                "    ### BEGIN SOLUTION\n    demos = task.shots(shots, seed=seed)\n"
+                "    return [d.prompt for d in demos if d.answer]\n    ### END SOLUTION\n")
+    release = nb('def evaluate(task, shots, seed):\n    """2. demos = task.shots(shots, seed=seed) (the same ones)"""\n'
+                 "    # YOUR CODE HERE\n    raise NotImplementedError()\n")
+    secrets = fb.secret_lines(source, release)
+    assert secrets == {"return [d.prompt for d in demos if d.answer]"}, secrets
+    assert fb.leaks("<pre>2. demos = task.shots(shots, seed=seed) (the same ones)</pre>", secrets) == []
+    assert fb.leaks("<pre>return [d.prompt for d in demos if d.answer]</pre>", secrets) != []
+    # without a student version every solution line is secret
+    assert "demos = task.shots(shots, seed=seed)" in fb.secret_lines(source, None)
+
+
+def test_what_a_student_wrote_is_not_secret_from_them():
+    """A correct answer is often the solution's own line; finding it in the student's feedback is no leak (flagging
+    it withheld the feedback of everyone who got a part right). The test cells' hidden lines stay secret even
+    though nbgrader puts them back into the autograded notebook."""
+    secrets = {"previous = current", "assert levenshtein('ab', 'ba') == 2", "return int(previous[-1])"}
+    nb = nbformat.v4.new_notebook()
+    answer = nbformat.v4.new_code_cell("def f():\n    previous = current\n    return previous",
+                                       metadata={"nbgrader": {"solution": True, "grade": False, "grade_id": "a"}})
+    test = nbformat.v4.new_code_cell("### BEGIN HIDDEN TESTS\nassert levenshtein('ab', 'ba') == 2\n"
+                                     "### END HIDDEN TESTS",
+                                     metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": "t",
+                                                            "points": 1}})
+    nb.cells = [answer, test]
+    assert fb.own_lines(secrets, nb) == {"previous = current"}

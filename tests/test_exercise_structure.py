@@ -9,7 +9,9 @@ For every assignment in solutions/ and its committed student version in exercise
   ``## `` header, and a part that names no points holds none;
 * the introduction states the total;
 * an answer cell holds only its solution region and mark scheme in the solution, and only the stub in the student
-  version.
+  version;
+* every written answer has a mark scheme (``=== BEGIN/END MARK SCHEME ===``), which the autograder puts before the
+  answer in the notebooks graders open in the formgrader (feedback removes it).
 """
 
 from __future__ import annotations
@@ -135,3 +137,17 @@ def test_part_headers_state_the_points_of_their_cells(assignment):
             assert total in stated_totals, (
                 f"{kind}/{assignment}: the introduction should state the total, {total:g} points "
                 f"(it states {stated_totals or 'none'})")
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_written_answer_has_a_mark_scheme_for_graders(assignment):
+    """The formgrader shows graders the mark scheme region of each written answer (autograder.feedback.add_rubric);
+    a model answer kept in a solution region instead is deleted from every notebook graders see."""
+    for nb in _nb("solutions", assignment):
+        for c in nb.cells:
+            if _is_manual(c) and c.cell_type == "markdown":
+                src = c.source
+                assert "=== BEGIN MARK SCHEME ===" in src and "=== END MARK SCHEME ===" in src, (
+                    f"solutions/{assignment}: written answer {_meta(c).get('grade_id')} has no mark scheme")
+                body = src.split("=== BEGIN MARK SCHEME ===", 1)[1].split("=== END MARK SCHEME ===", 1)[0]
+                assert len(body.split()) >= 15, f"{_meta(c).get('grade_id')}: mark scheme too short to grade by"

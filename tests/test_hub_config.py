@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -50,6 +51,10 @@ def test_instructor_formgrader_uses_the_command_lines_workspace(monkeypatch, tmp
         assert c.CourseDirectory.source_directory == str(clone / "solutions")
         assert c.CourseDirectory.release_directory == str(clone / "exercises")
         assert c.Exchange.root == "/srv/x" and c.CourseDirectory.course_id == s.course_id
+        # the formgrader's own Generate Feedback would show hidden tests and mark schemes: it refuses, saying why
+        (guard,) = c.GenerateFeedback.preprocessors
+        with pytest.raises(RuntimeError, match="python -m autograder feedback"):
+            guard()
         # and the instructor's terminals get the same workspace for `python -m autograder ...`
         assert hub["instructor_env"]() == {"W7_WORKSPACE": str(workspace), "W7_EXCHANGE": "/srv/x",
                                            "W7_COURSE_ID": s.course_id}

@@ -167,6 +167,25 @@ def test_role_settings_match_the_single_server_recipe(role):
     assert sorted(k for k, v in lab["disabledExtensions"].items() if v) == ([] if on else sorted(student_disabled))
     assert server["ServerApp"]["jpserver_extensions"] == {"nbgrader.server_extensions.formgrader": on,
                                                           "nbgrader.server_extensions.course_list": on}
+    # instructors' JupyterLab shows the formgrader in an iframe of their own server (JupyterHub's frame-ancestors
+    # 'none' would blank it), as the single-server recipe writes; students keep the hub's default
+    headers = server["ServerApp"].get("tornado_settings", {}).get("headers", {})
+    assert headers == ({"Content-Security-Policy": "frame-ancestors 'self'"} if on else {})
+    assert ("frame-ancestors 'self'" in src) and on == bool(headers)
+
+
+def test_validate_cell_limit_is_the_autograders(monkeypatch):
+    """Validate (nbgrader's Execute.timeout) stops a cell when the autograder would: the same 120 s, the same
+    W7_CELL_TIMEOUT."""
+    from autograder.settings import Settings
+
+    for env in ({}, {"W7_CELL_TIMEOUT": "45"}):
+        monkeypatch.delenv("W7_CELL_TIMEOUT", raising=False)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        ns: dict = {"get_config": lambda: ns["c"], "c": Config()}
+        exec(compile((K8S / "image" / "week7_common.py").read_text(), "week7_common.py", "exec"), ns)
+        assert ns["c"].Execute.timeout == Settings().cell_timeout_s == int(env.get("W7_CELL_TIMEOUT", 120))
 
 
 def test_instructor_nbgrader_config_loads_the_workspace_config(tmp_path, monkeypatch):

@@ -130,6 +130,9 @@ def nbgrader_config(is_instructor: bool) -> str:
                   f"c.CourseDirectory.source_directory = {str(s.solutions)!r}",
                   f"c.CourseDirectory.release_directory = {str(s.exercises)!r}",
                   f"c.CourseDirectory.db_url = {'sqlite:///' + str(s.db_path)!r}"]
+        # the formgrader's own Generate Feedback would show students the hidden tests and mark schemes
+        from autograder.workspace import FEEDBACK_GUARD
+        return "\n".join(lines) + "\n" + FEEDBACK_GUARD
     return "\n".join(lines) + "\n"
 
 
