@@ -137,6 +137,30 @@ def kill_user_processes(wait: float = 15) -> None:
         time.sleep(0.2)
 
 
+LOCK_FILE = Path("/run/lock/week7-hub-e2e.lock") if Path("/run/lock").is_dir() else Path("/tmp/week7-hub-e2e.lock")
+
+
+def machine_lock(wait_s: float = 3600):
+    """An exclusive flock on LOCK_FILE, held until the returned file is closed; says once that it waits."""
+    import fcntl
+
+    f = LOCK_FILE.open("a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return f
+    except BlockingIOError:
+        print(f"hub test: another hub test holds {LOCK_FILE}; waiting for it (up to {wait_s:.0f} s)", flush=True)
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return f
+        except BlockingIOError:
+            time.sleep(2)
+    f.close()
+    raise HubSetupError(f"another hub test held {LOCK_FILE} for {wait_s:.0f} s (a stuck run? `fuser {LOCK_FILE}`)")
+
+
 @dataclass
 class Hub:
     """A hub of its own: its URL, folders and the users' environment, all under `base` or in the test users'
@@ -174,7 +198,9 @@ class Hub:
     # -- set-up ------------------------------------------------------------------------------------------------
     def prepare(self) -> None:
         """Create everything the hub needs: the unix users, the users' environment, the exchange, the hub's
-        state folder and the instructor's course clone."""
+        state folder and the instructor's course clone. Waits for any other hub test on this machine first (the
+        test users' names are fixed: two runs at once, from two clones, would delete each other's users)."""
+        self._lock = machine_lock()
         ensure_prerequisites()
         ensure_users()
         self.base.mkdir(parents=True, exist_ok=True)
@@ -206,10 +232,17 @@ class Hub:
         os.chmod(self.course_root, 0o700)
 
     def remove(self) -> list[str]:
-        """Stop the hub, delete the test users (homes included) and `base`; return the users removed."""
+        """Stop the hub, delete the test users (homes included) and `base`; return the users removed. Releases the
+        machine lock."""
         self.stop()
-        removed = remove_users()
-        shutil.rmtree(self.base, ignore_errors=True)
+        try:
+            removed = remove_users()
+            shutil.rmtree(self.base, ignore_errors=True)
+        finally:
+            lock = getattr(self, "_lock", None)
+            if lock is not None:
+                lock.close()  # closing the file releases the flock
+                self._lock = None
         return removed
 
     # -- start / stop ------------------------------------------------------------------------------------------
