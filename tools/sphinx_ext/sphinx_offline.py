@@ -1,6 +1,6 @@
 """Sphinx extension: make sure the site serves its own front-end assets, and that no page asks a CDN.
 
-Loaded by _config.yml (``sphinx.extra_extensions``). At start it checks that ``site_assets/vendor`` holds
+Loaded by _config.yml (``sphinx.local_extensions``: this folder goes on sys.path). At start it checks that ``site_assets/vendor`` holds
 plotly.js, require.js, the widget manager and MathJax (made by ``make vendor``); at the end it scans every page
 for scripts or stylesheets loaded from another host and fails the build, naming the page, if it finds one.
 """
