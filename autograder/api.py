@@ -23,11 +23,11 @@ from pathlib import Path
 import nbformat
 
 from .pipeline import Result, make_template, run_batch
-from .settings import REPO, Settings
+from .settings import Settings
 
 __all__ = ["Result", "generate", "grade", "check_assignment", "BUDGET_S"]
 
-BUDGET_S = 90.0  # the solution notebook's execution budget on 2 cores (EXERCISES.md)
+BUDGET_S = 90.0  # the solution notebook's execution budget on 2 cores (docs/exercise-contract.md)
 CAP_FACTOR = 3.0  # tests fail only past CAP_FACTOR * budget; benchmarks/bench_grading.py measures the budget
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN MARK SCHEME",
            "END MARK SCHEME")
@@ -138,7 +138,7 @@ def _hidden_lines(source_dir: Path) -> set[str]:
 
 def check_assignment(assignment: str, fixtures: Path, *, course_root: Path | None = None, workers: int = 2,
                      budget_s: float = BUDGET_S, report: Path | None = None) -> None:
-    """Assert what EXERCISES.md asks every exercise to prove, with real nbgrader, in ONE parallel batch:
+    """Assert what docs/exercise-contract.md asks every exercise to prove, with real nbgrader, in ONE parallel batch:
 
     - regenerating the student version changes nothing in exercises/<assignment>/ (volatile metadata ignored);
     - the student version holds no solution, hidden test or mark-scheme text;

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import nbformat
 
-from .pipeline import Result, Template, make_template, run_batch
+from .pipeline import Result, make_template, run_batch
 from .settings import Settings
 
 JOURNAL_SQL = """CREATE TABLE IF NOT EXISTS w7_journal (
@@ -306,8 +306,8 @@ def import_folder(s: Settings, assignment: str, folder: Path, notebook_ids: list
         elif entry.suffix.lower() == ".ipynb" and len(notebook_ids) == 1:
             student, src_files = entry.stem, None
             if near_name(student) in {near_name(i) for i in notebook_ids}:
-                out.skipped[name] = (f"the assignment's notebook itself, not <student>.ipynb: put it in a folder "
-                                     f"named after the student")
+                out.skipped[name] = ("the assignment's notebook itself, not <student>.ipynb: put it in a folder "
+                                     "named after the student")
                 continue
         else:
             out.skipped[name] = ("not a student: expected <student>/ folders" +

@@ -1,6 +1,6 @@
 """Exercise 01, scale comparison: graded with real nbgrader, fixtures in sync, contracts not importable from week7.
 
-The grading test (`check_assignment`) proves what EXERCISES.md asks: the solution scores full marks within its time
+The grading test (`check_assignment`) proves what docs/exercise-contract.md asks: the solution scores full marks within its time
 budget, the student version scores 0, each wrong submission in tests/fixtures/01-scale-comparison loses exactly
 the parts it breaks, and the committed student version is what nbgrader generates now.
 """

@@ -1,6 +1,6 @@
 """Exercise 04, sparse attention: graded with real nbgrader, fixtures in sync, the answers not importable.
 
-The grading test (`check_assignment`) proves what EXERCISES.md asks: the solution scores full marks within its
+The grading test (`check_assignment`) proves what docs/exercise-contract.md asks: the solution scores full marks within its
 time budget, the student version scores 0, each wrong submission in tests/fixtures/04-sparse-attention loses
 exactly the parts it breaks, and the committed student version is what nbgrader generates now. The other tests
 are fast: the notebook's structure and points, each listed mistake (tests/fixtures/04-sparse-attention/

@@ -1,6 +1,6 @@
 """Exercise 05, model parallelism: graded with real nbgrader, fixtures in sync, parallel parts leave no process.
 
-The grading test (`check_assignment`) proves what EXERCISES.md asks: the solution scores full marks within its time
+The grading test (`check_assignment`) proves what docs/exercise-contract.md asks: the solution scores full marks within its time
 budget, the student version scores 0, each wrong submission in tests/fixtures/05-model-parallelism loses exactly
 the parts it breaks, and the committed student version is what nbgrader generates now. The in-process test runs
 the solution's parallel test cells (visible and hidden: gloo at world sizes 1, 2 and 4) and checks that no rank

@@ -42,7 +42,8 @@ class ModelSpec:
 
 
 # Equal data: every model sees the same stream of TOKENS training tokens (same seed, same order), so the family is
-# an equal-tokens comparison, not an equal-compute one (NOTES.md: the two tell opposite stories).
+# an equal-tokens comparison, not an equal-compute one (at equal compute a smaller model sees more tokens, so the
+# two comparisons can rank the family in opposite orders).
 TOKENS = 5_000_000
 FAMILY_SPECS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("w7-10k", d_model=16, n_layer=3, n_head=2, d_ff=48, lr=1e-2, warmup=20, tokens=TOKENS),
