@@ -24,6 +24,7 @@ import nbformat
 
 from .pipeline import Result, make_template, run_batch
 from .settings import Settings
+from .source import source_notebooks
 
 __all__ = ["Result", "generate", "grade", "check_assignment", "BUDGET_S"]
 
@@ -120,8 +121,8 @@ def _diff_release(fresh: Path, committed: Path) -> list[str]:
 def _hidden_lines(source_dir: Path) -> set[str]:
     """Lines that appear only inside hidden-test or mark-scheme regions of the source notebooks."""
     hidden, public = set(), set()
-    for p in source_dir.glob("*.ipynb"):
-        for c in nbformat.read(p, as_version=4).cells:
+    for nb in source_notebooks(source_dir).values():
+        for c in nb.cells:
             inside = False
             for line in c.source.splitlines():
                 st = line.strip()

@@ -99,12 +99,13 @@ def _drop(source: str, begin: str, end: str, placeholder: str | None = None) -> 
 # -- graders: the rubric ------------------------------------------------------------------------------------------
 def mark_schemes(source_dir: Path) -> dict[str, dict[str, str]]:
     """notebook id -> grade id -> mark scheme text, for every hand-graded cell of the solution notebooks."""
+    from .source import source_notebooks
+
     out: dict[str, dict[str, str]] = {}
-    for path in sorted(Path(source_dir).glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
+    for stem, nb in source_notebooks(Path(source_dir)).items():
         for c in nb.cells:
             if is_hand_graded(c) and MARK_BEGIN in c.source:
-                out.setdefault(path.stem, {})[_nbg(c)["grade_id"]] = _between(c.source, MARK_BEGIN, MARK_END).strip()
+                out.setdefault(stem, {})[_nbg(c)["grade_id"]] = _between(c.source, MARK_BEGIN, MARK_END).strip()
     return out
 
 

@@ -28,15 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autograder.settings import Settings  # noqa: E402
+from autograder.source import notebook_ids, solution_path  # noqa: E402
 from autograder.workspace import autograde, import_folder  # noqa: E402
 
 
 def make_submissions(course: Path, assignment: str, fixtures: Path | None, n: int, out: Path) -> list[str]:
-    src = course / "solutions" / assignment
-    ids = sorted(p.stem for p in src.glob("*.ipynb"))
+    ids = notebook_ids(course / "solutions" / assignment)
     if len(ids) != 1:
         raise SystemExit("the benchmark handles single-notebook assignments")
-    pool = [src / f"{ids[0]}.ipynb", course / "exercises" / assignment / f"{ids[0]}.ipynb"]
+    pool = [solution_path(assignment, course_root=course), course / "exercises" / assignment / f"{ids[0]}.ipynb"]
     if fixtures and (fixtures / "expected.json").exists():
         expected = json.loads((fixtures / "expected.json").read_text())
         # fixtures whose only point is stderr are left out: plain nbgrader scores them differently on purpose
@@ -62,7 +62,7 @@ def baseline(course: Path, assignment: str, subs: Path, students: list[str], tmp
     root = tmp / "plain"
     root.mkdir()
     db = root / "gradebook.db"
-    nb_id = next((course / "solutions" / assignment).glob("*.ipynb")).stem
+    nb_id = notebook_ids(course / "solutions" / assignment)[0]
     r = nbgrader(["generate_assignment", assignment], root, course, db)
     if r.returncode:
         raise SystemExit("nbgrader generate_assignment failed:\n" + r.stderr[-2000:])

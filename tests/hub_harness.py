@@ -21,6 +21,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.source import materialise_all
+
 ROOT = Path(__file__).resolve().parents[1]
 HUB_DIR = ROOT / "deploy" / "jupyterhub"
 CHP = HUB_DIR / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -138,6 +140,7 @@ class Hub:
         if self.course_root.exists():
             shutil.rmtree(self.course_root)
         self.course_root.mkdir(parents=True)
+        materialise_all(ROOT / "solutions")  # nbgrader (formgrader, command line) reads notebooks, made from the .md
         for part in ("solutions", "exercises", "autograder"):
             if (ROOT / part).exists():
                 shutil.copytree(ROOT / part, self.course_root / part,

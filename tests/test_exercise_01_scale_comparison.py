@@ -12,17 +12,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.source import load_solution
 from exercise_checks import fixtures_match_their_script, grades_as_designed
 from visible_checks import visible_tests_catch_each_fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "01-scale-comparison"
-SOLUTION = ROOT / "solutions" / ASSIGNMENT / "scale_comparison.ipynb"
+NOTEBOOK = "scale_comparison.ipynb"  # the solution: load_solution(ASSIGNMENT), read from solutions/{ASSIGNMENT}/scale_comparison.md
 FIXTURES = ROOT / "tests" / "fixtures" / ASSIGNMENT
 
 
-def _cells(nb_path: Path) -> dict[str, str]:
-    nb = nbformat.read(nb_path, as_version=4)
+def _cells(nb: nbformat.NotebookNode) -> dict[str, str]:
     return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get(
         "grade_id")}
 
@@ -41,7 +41,7 @@ def test_fixtures_are_in_sync_with_their_script(tmp_path):
 
 def test_points_and_manual_parts():
     """30 points in all: 22 autograded in separate cells per part, 8 for four hand-graded answers with a rubric."""
-    nb = nbformat.read(SOLUTION, as_version=4)
+    nb = load_solution(ASSIGNMENT)
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     auto = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in graded
             if c.cell_type == "code"}
@@ -75,12 +75,12 @@ def test_package_metrics_do_not_pass_the_graded_cells(grade_id, substitutes):
         module, attr = target.split(":")
         g[name] = getattr(importlib.import_module(module), attr)
     with pytest.raises((AssertionError, TypeError, ValueError)):
-        exec(compile(_cells(SOLUTION)[grade_id], grade_id, "exec"), g)
+        exec(compile(_cells(load_solution(ASSIGNMENT))[grade_id], grade_id, "exec"), g)
 
 
 def test_solution_cells_pass_their_visible_and_hidden_tests_in_process():
     """A fast check (no model, no nbgrader): the solution's functions pass every test cell but the evaluation sweep."""
-    cells = nbformat.read(SOLUTION, as_version=4).cells
+    cells = load_solution(ASSIGNMENT).cells
     g: dict = {}
     for c in cells:
         if c.cell_type != "code":

@@ -16,17 +16,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.source import load_solution
 from exercise_checks import fixtures_match_their_script, grades_as_designed
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "04-sparse-attention"
-SOLUTION = ROOT / "solutions" / ASSIGNMENT / "sparse_attention.ipynb"
+NOTEBOOK = "sparse_attention.ipynb"  # the solution: load_solution(ASSIGNMENT), read from solutions/{ASSIGNMENT}/sparse_attention.md
 FIXTURES = ROOT / "tests" / "fixtures" / ASSIGNMENT
 ANSWERS = ("sparse_mask", "pattern_nnz", "masked_attention", "block_sparse_attention")
 
 
-def _graded(nb_path: Path) -> dict[str, nbformat.NotebookNode]:
-    nb = nbformat.read(nb_path, as_version=4)
+def _graded(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
     return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
             if c.metadata.get("nbgrader", {}).get("grade")}
 
@@ -45,7 +45,7 @@ def test_fixtures_are_in_sync_with_their_script(tmp_path):
 
 def test_points_and_manual_parts():
     """22 points: 16 autograded in six cells, 6 in three hand-graded answers that carry a mark scheme."""
-    graded = _graded(SOLUTION)
+    graded = _graded(load_solution(ASSIGNMENT))
     auto = {g: c.metadata["nbgrader"]["points"] for g, c in graded.items() if c.cell_type == "code"}
     manual = {g: c for g, c in graded.items() if c.cell_type == "markdown"}
     assert auto == {"sparse-attention-mask": 3, "sparse-attention-nnz": 2, "sparse-attention-dense": 2,
@@ -67,7 +67,7 @@ def test_points_and_manual_parts():
 
 def test_no_raw_citation_role_or_missing_file_in_the_student_version():
     """MyST roles do not render in a notebook, and a hub student has no docs/ or benchmarks/ folder."""
-    text = "\n".join(c.source for c in nbformat.read(ROOT / "exercises" / ASSIGNMENT / SOLUTION.name,
+    text = "\n".join(c.source for c in nbformat.read(ROOT / "exercises" / ASSIGNMENT / NOTEBOOK,
                                                      as_version=4).cells)
     for bad in ("{cite", "docs/", "benchmarks/", "../shared"):
         assert bad not in text, bad
@@ -88,7 +88,7 @@ def test_answers_are_not_importable_from_the_package():
 def _namespace(edits: dict[str, list[tuple[str, str]]] | None = None) -> dict:
     """The setup, the slide's mask and every answer cell (with `edits` applied) run in a fresh namespace."""
     g: dict = {}
-    for c in nbformat.read(SOLUTION, as_version=4).cells:
+    for c in load_solution(ASSIGNMENT).cells:
         meta = c.metadata.get("nbgrader", {})
         if c.cell_type != "code":
             continue
@@ -109,7 +109,7 @@ def _namespace(edits: dict[str, list[tuple[str, str]]] | None = None) -> dict:
 def _visible_failures(g: dict) -> dict[str, str | None]:
     """grade id -> the message of the first failing visible assertion of each test cell (None: all passed)."""
     out = {}
-    for gid, c in _graded(SOLUTION).items():
+    for gid, c in _graded(load_solution(ASSIGNMENT)).items():
         if c.cell_type != "code":
             continue
         try:
@@ -149,7 +149,7 @@ def test_the_solution_passes_every_visible_test():
 
 def test_solution_passes_its_tests_in_process():
     """A fast check without nbgrader: the setup, the answers and every test cell (visible and hidden) pass."""
-    cells = nbformat.read(SOLUTION, as_version=4).cells
+    cells = load_solution(ASSIGNMENT).cells
     g: dict = {}
     for c in cells:
         meta = c.metadata.get("nbgrader", {})
@@ -176,7 +176,7 @@ def test_solution_passes_its_tests_in_process():
 ])
 def test_test_cells_fail_on_plausible_shortcuts(grade_id, broken):
     """The package's dense attention (causal, no pattern) and a dense-in-disguise answer fail the graded cells."""
-    cells = nbformat.read(SOLUTION, as_version=4).cells
+    cells = load_solution(ASSIGNMENT).cells
     g: dict = {}
     for c in cells:
         meta = c.metadata.get("nbgrader", {})
@@ -192,4 +192,4 @@ def test_test_cells_fail_on_plausible_shortcuts(grade_id, broken):
         exec(compile(src, meta.get("grade_id", "cell"), "exec"), g)
     exec(broken, g)
     with pytest.raises(AssertionError):
-        exec(compile(_graded(SOLUTION)[grade_id].source, grade_id, "exec"), g)
+        exec(compile(_graded(load_solution(ASSIGNMENT))[grade_id].source, grade_id, "exec"), g)

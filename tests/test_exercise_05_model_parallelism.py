@@ -18,11 +18,12 @@ import nbformat
 import psutil
 import pytest
 
+from autograder.source import load_solution
 from exercise_checks import fixtures_match_their_script, grades_as_designed
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "05-model-parallelism"
-SOLUTION = ROOT / "solutions" / ASSIGNMENT / "model_parallelism.ipynb"
+NOTEBOOK = "model_parallelism.ipynb"  # the solution: load_solution(ASSIGNMENT), read from solutions/{ASSIGNMENT}/model_parallelism.md
 FIXTURES = ROOT / "tests" / "fixtures" / ASSIGNMENT
 AUTO_POINTS = 65  # plus 10 graded by hand
 
@@ -42,7 +43,7 @@ def test_fixtures_are_in_sync_with_their_script(tmp_path):
 def test_points_and_cells():
     """75 points: 65 autograded in one cell per part (each opening with 'Check', ending in asserts, with hidden
     tests), 10 for four hand-graded answers, each with its own mark scheme."""
-    nb = nbformat.read(SOLUTION, as_version=4)
+    nb = load_solution(ASSIGNMENT)
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     auto = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in graded
             if c.cell_type == "code"}
@@ -88,7 +89,7 @@ def test_parallel_cells_pass_at_world_sizes_2_and_4_and_leave_no_process():
     skip = {"gpu-layer-demo", "pipelining-demo", "tp-count-demo", "ddp-demo", "measure",
             "model-parallelism-layer", "model-parallelism-checkpoint", "model-parallelism-amp"}
     ran = []
-    for c in nbformat.read(SOLUTION, as_version=4).cells:
+    for c in load_solution(ASSIGNMENT).cells:
         gid = c.metadata.get("nbgrader", {}).get("grade_id")
         if c.cell_type != "code" or gid is None or gid in skip:
             continue
@@ -103,7 +104,7 @@ def test_parallel_cells_pass_at_world_sizes_2_and_4_and_leave_no_process():
 
 def test_no_raw_citation_role_or_missing_file_in_the_student_version():
     """MyST roles do not render in a notebook, and a hub student has no docs/ or benchmarks/ folder."""
-    text = "\n".join(c.source for c in nbformat.read(ROOT / "exercises" / ASSIGNMENT / SOLUTION.name,
+    text = "\n".join(c.source for c in nbformat.read(ROOT / "exercises" / ASSIGNMENT / NOTEBOOK,
                                                      as_version=4).cells)
     for bad in ("{cite", "docs/", "benchmarks/", "../shared"):
         assert bad not in text, bad
@@ -123,7 +124,7 @@ GIVEN = ("setup", "timeline-tools", "stage", "pipeline-runner", "tp-runner", "dp
 def _visible_failures(edits: dict[str, list[tuple[str, str]]], gids: list[str]) -> dict[str, str | None]:
     """Run the given helpers and every answer cell (with `edits`), then the VISIBLE part of the test cells `gids`:
     grade id -> the message of the first failing visible assertion (None: all passed)."""
-    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nbformat.read(SOLUTION, as_version=4).cells}
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in load_solution(ASSIGNMENT).cells}
     g: dict = {}
     for gid, c in cells.items():
         meta = c.metadata.get("nbgrader", {})
@@ -165,7 +166,7 @@ def test_a_failing_rank_is_named_and_stopped():
 
     before = _alive_children()
     g: dict = {}
-    for c in nbformat.read(SOLUTION, as_version=4).cells:
+    for c in load_solution(ASSIGNMENT).cells:
         gid = c.metadata.get("nbgrader", {}).get("grade_id")
         if gid in ("setup", "gpipe-solution", "stage", "pipeline-runner"):
             exec(compile(c.source, gid, "exec"), g)

@@ -20,16 +20,21 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.source import source_files, source_notebooks
+
 ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
+ASSIGNMENTS = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir() and source_files(p))
 POINTS = re.compile(r"\((\d+(?:\.\d+)?) points?\b")
 PART = re.compile(r"^##\s+Part\b.*$", re.M)
 
 
 def _nb(kind: str, assignment: str) -> list[nbformat.NotebookNode]:
-    paths = sorted((ROOT / kind / assignment).glob("*.ipynb"))
-    assert paths, f"{kind}/{assignment} holds no notebook"
-    return [nbformat.read(p, as_version=4) for p in paths]
+    if kind == "solutions":
+        nbs = list(source_notebooks(ROOT / kind / assignment).values())
+    else:
+        nbs = [nbformat.read(p, as_version=4) for p in sorted((ROOT / kind / assignment).glob("*.ipynb"))]
+    assert nbs, f"{kind}/{assignment} holds no notebook"
+    return nbs
 
 
 def _meta(cell) -> dict:

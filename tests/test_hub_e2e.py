@@ -10,7 +10,6 @@ the solutions. Screenshots of every step go to test-artifacts/hub/. Everything s
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder.source import load_solution
 from hub_harness import PASSWORD, STUDENTS, Hub, run
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
@@ -32,7 +32,7 @@ CHROMIUM = shutil.which("chromium")
 
 
 def solution_source(grade_id: str) -> str:
-    nb = json.loads((ROOT / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_text())
+    nb = load_solution(ASSIGNMENT, NOTEBOOK)
     src = next("".join(c["source"]) for c in nb["cells"]
                if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
     src = re.sub(r"[ \t]*### BEGIN SOLUTION\n", "", src)
@@ -40,7 +40,7 @@ def solution_source(grade_id: str) -> str:
 
 
 def points(grade_ids: set[str]) -> float:
-    nb = json.loads((ROOT / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_text())
+    nb = load_solution(ASSIGNMENT, NOTEBOOK)
     return sum(c["metadata"]["nbgrader"].get("points", 0) for c in nb["cells"]
                if c["metadata"].get("nbgrader", {}).get("grade_id") in grade_ids)
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.source import load_solution
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -50,7 +52,7 @@ def visible_tests_catch_each_fixture(assignment: str, notebook: str) -> int:
     """Assert the contract above; returns the number of fixtures checked."""
     folder = ROOT / "tests" / "fixtures" / assignment
     expected = json.loads((folder / "expected.json").read_text())
-    solution = nbformat.read(ROOT / "solutions" / assignment / notebook, as_version=4)
+    solution = load_solution(assignment, notebook)
     answers = {c.metadata["nbgrader"]["grade_id"]: "\n".join(
         ln for ln in c.source.splitlines() if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
         for c in solution.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
