@@ -159,6 +159,8 @@ class Hub:
                        "c.CourseDirectory.course_id = 'week7-advanced-transformers'\n"
                        f"c.CourseDirectory.root = {str(self.course_root)!r}\n"
                        "c.CourseDirectory.source_directory = 'solutions'\n"
+                       "c.CourseDirectory.ignore = ['.ipynb_checkpoints', '*.pyc', '__pycache__', 'feedback', '.*', "
+                       "'*.md']\n"
                        "c.CourseDirectory.release_directory = 'exercises'\n")
         for p in (cfg.parent, cfg):
             os.chown(p, uid, gid)

@@ -111,6 +111,8 @@ def provision(spawner) -> None:
     if is_instructor and COURSE_ROOT:
         lines += [f"c.CourseDirectory.root = {COURSE_ROOT!r}",
                   "c.CourseDirectory.source_directory = 'solutions'",
+                  # solutions/*/*.md are the MyST sources of the notebooks: never copied into a release
+                  "c.CourseDirectory.ignore = ['.ipynb_checkpoints', '*.pyc', '__pycache__', 'feedback', '.*', '*.md']",
                   "c.CourseDirectory.release_directory = 'exercises'"]
     _write(home / ".jupyter" / "nbgrader_config.py", "\n".join(lines) + "\n", pw.pw_uid, pw.pw_gid)
     disabled = {} if is_instructor else {ext: True for ext in STUDENT_DISABLED_LAB}
