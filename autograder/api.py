@@ -22,6 +22,7 @@ from pathlib import Path
 
 import nbformat
 
+from .markers import HIDDEN, MARK_SCHEME, MARKERS, regions
 from .pipeline import Result, make_template, run_batch
 from .settings import Settings
 from .source import source_notebooks
@@ -30,8 +31,6 @@ __all__ = ["Result", "generate", "grade", "check_assignment", "BUDGET_S"]
 
 BUDGET_S = 90.0  # the solution notebook's execution budget on 2 cores (docs/exercise-contract.md)
 CAP_FACTOR = 3.0  # tests fail only past CAP_FACTOR * budget; benchmarks/bench_grading.py measures the budget
-MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN MARK SCHEME",
-           "END MARK SCHEME")
 # cell/notebook metadata that Jupyter front ends change on their own; ignored when comparing releases
 VOLATILE_CELL_META = ("execution", "ExecuteTime", "collapsed", "scrolled", "jupyter", "tags_volatile")
 
@@ -123,17 +122,12 @@ def _hidden_lines(source_dir: Path) -> set[str]:
     hidden, public = set(), set()
     for nb in source_notebooks(source_dir).values():
         for c in nb.cells:
-            inside = False
-            for line in c.source.splitlines():
+            lines, inner = regions(c.source, HIDDEN)
+            inner |= regions(c.source, MARK_SCHEME)[1]
+            for i, line in enumerate(lines, 1):
                 st = line.strip()
-                if "BEGIN HIDDEN TESTS" in st or "BEGIN MARK SCHEME" in st:
-                    inside = True
-                    continue
-                if "END HIDDEN TESTS" in st or "END MARK SCHEME" in st:
-                    inside = False
-                    continue
-                if len(st) >= 12:
-                    (hidden if inside else public).add(st)
+                if len(st) >= 12 and not any(m in st for m in MARKERS):
+                    (hidden if i in inner else public).add(st)
     return hidden - public
 
 

@@ -46,7 +46,6 @@ JOURNAL_SQL = """CREATE TABLE IF NOT EXISTS w7_journal (
     assignment TEXT NOT NULL, student TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL,
     total REAL, max_total REAL, flags TEXT, result TEXT, graded_at TEXT, run_id TEXT,
     PRIMARY KEY (assignment, student))"""
-HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 
 
 def now_utc() -> str:

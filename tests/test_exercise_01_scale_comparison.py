@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder import markers
 from autograder.source import load_solution
 from exercise_checks import fixtures_match_their_script, grades_as_designed
 from visible_checks import visible_tests_catch_each_fixture
@@ -54,7 +55,8 @@ def test_points_and_manual_parts():
         if c.cell_type == "code":
             first = c.source.splitlines()[0]
             assert first.startswith('"""Check '), first
-            visible, hidden = c.source.split("### BEGIN HIDDEN TESTS")
+            assert not markers.problems(c.source), (first, markers.problems(c.source))
+            visible, hidden = markers.visible(c.source), markers.hidden(c.source)
             assert visible.count("assert") >= 3 and hidden.count("assert") >= 2, first
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder import markers
 from autograder.source import load_solution
 from exercise_checks import fixtures_match_their_script, grades_as_designed
 
@@ -60,9 +61,10 @@ def test_points_and_manual_parts():
         meta = c.metadata["nbgrader"]
         assert meta["locked"] and not meta["solution"] and meta["schema_version"] == 3, gid
         assert c.source.splitlines()[0].startswith('"""Check that'), gid
-        visible, hidden = c.source.split("### BEGIN HIDDEN TESTS")
+        assert not markers.problems(c.source), (gid, markers.problems(c.source))
+        visible, hidden = markers.visible(c.source), markers.hidden(c.source)
         assert visible.count("assert") >= 2 and hidden.count("assert") >= 2, gid
-        assert hidden.rstrip().endswith("### END HIDDEN TESTS"), f"{gid} must end with its hidden asserts"
+        assert c.source.rstrip().endswith(markers.HIDDEN[1]), f"{gid} must end with its hidden asserts"
 
 
 def test_no_raw_citation_role_or_missing_file_in_the_student_version():
@@ -113,7 +115,7 @@ def _visible_failures(g: dict) -> dict[str, str | None]:
         if c.cell_type != "code":
             continue
         try:
-            exec(compile(c.source.split("### BEGIN HIDDEN TESTS")[0], gid, "exec"), g)
+            exec(compile(markers.visible(c.source), gid, "exec"), g)
         except Exception as err:  # noqa: BLE001  (a wrong answer may raise anything; the test reports it)
             out[gid] = f"{type(err).__name__}: {err}"
         else:

@@ -18,6 +18,7 @@ import nbformat
 import psutil
 import pytest
 
+from autograder import markers
 from autograder.source import load_solution
 from exercise_checks import fixtures_match_their_script, grades_as_designed
 
@@ -60,10 +61,9 @@ def test_points_and_cells():
         if c.cell_type == "code":
             first = c.source.splitlines()[0]
             assert first.startswith('"""Check '), first
-            visible, hidden = c.source.split("### BEGIN HIDDEN TESTS")
-            assert "assert" in visible and "### END HIDDEN TESTS" in hidden, first
-            last = [ln for ln in hidden.split("### END HIDDEN TESTS")[0].splitlines() if ln.strip()]
-            assert last, first
+            assert not markers.problems(c.source), (first, markers.problems(c.source))
+            assert markers.HIDDEN[0] in c.source and "assert" in markers.visible(c.source), first
+            assert markers.hidden(c.source).strip(), first
 
 
 def _alive_children() -> set[int]:
@@ -138,7 +138,7 @@ def _visible_failures(edits: dict[str, list[tuple[str, str]]], gids: list[str]) 
     out = {}
     for gid in gids:
         try:
-            exec(compile(cells[gid].source.split("### BEGIN HIDDEN TESTS")[0], gid, "exec"), g)
+            exec(compile(markers.visible(cells[gid].source), gid, "exec"), g)
         except Exception as err:  # noqa: BLE001  (a wrong answer may raise anything; the test reports it)
             out[gid] = f"{type(err).__name__}: {err}"
         else:

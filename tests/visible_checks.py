@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder import markers
 from autograder.source import load_solution
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,16 +54,15 @@ def visible_tests_catch_each_fixture(assignment: str, notebook: str) -> int:
     folder = ROOT / "tests" / "fixtures" / assignment
     expected = json.loads((folder / "expected.json").read_text())
     solution = load_solution(assignment, notebook)
-    answers = {c.metadata["nbgrader"]["grade_id"]: "\n".join(
-        ln for ln in c.source.splitlines() if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-        for c in solution.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+    answers = {c.metadata["nbgrader"]["grade_id"]: markers.answer(c.source) for c in solution.cells
+               if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
     release = nbformat.read(ROOT / "exercises" / assignment / notebook, as_version=4)
     failed = _visible_failures(release, answers)
     assert not failed, f"{assignment}: the solution fails visible tests: {({k: str(v) for k, v in failed.items()})}"
     problems = []
     for name, spec in expected.items():
         nb = nbformat.read(folder / name, as_version=4)
-        assert not any("BEGIN HIDDEN TESTS" in c.source for c in nb.cells), f"{name} holds hidden tests"
+        assert not any(markers.HIDDEN[0] in c.source for c in nb.cells), f"{name} holds hidden tests"
         failed = _visible_failures(nb)
         if sorted(failed) != sorted(spec["lost"]):
             problems.append(f"{name}: visible tests fail in {sorted(failed)}, expected exactly {sorted(spec['lost'])}")
