@@ -106,14 +106,22 @@ def main() -> int:
     p.add_argument("--assignment", default="00-demo")
     p.add_argument("--course-root", default=str(ROOT / "tests" / "fixtures" / "autograder" / "course"))
     p.add_argument("--fixtures", help="wrong-answer fixtures folder (default: the demo's, or "
-                                      "tests/fixtures/<assignment>)")
+                                      "the ones made from tests/fixtures/<assignment>/make_fixtures.py)")
     p.add_argument("--n", type=int, default=40, help="number of submissions (default 40)")
     p.add_argument("--workers", type=int, default=2)
     a = p.parse_args()
     course = Path(a.course_root).resolve()
-    fixtures = Path(a.fixtures) if a.fixtures else (
-        ROOT / "tests" / "fixtures" / "autograder" / "00-demo-fixtures" if a.assignment == "00-demo"
-        else ROOT / "tests" / "fixtures" / a.assignment)
+    if a.fixtures:
+        fixtures = Path(a.fixtures)
+    elif a.assignment == "00-demo":
+        fixtures = ROOT / "tests" / "fixtures" / "autograder" / "00-demo-fixtures"
+    elif (ROOT / "tests" / "fixtures" / a.assignment / "make_fixtures.py").is_file():
+        sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+        from fixturelib import fixtures_for  # made from the assignment's list, as the tests make them
+
+        fixtures = fixtures_for(a.assignment)
+    else:
+        fixtures = ROOT / "tests" / "fixtures" / a.assignment
     with tempfile.TemporaryDirectory(prefix="w7bench-") as tmp:
         tmp = Path(tmp)
         students = make_submissions(course, a.assignment, fixtures if fixtures.is_dir() else None, a.n, tmp / "subs")
