@@ -22,15 +22,15 @@ from pathlib import Path
 
 import nbformat
 
+from .markers import HIDDEN, MARK_SCHEME, MARKERS, regions
 from .pipeline import Result, make_template, run_batch
-from .settings import REPO, Settings
+from .settings import Settings
+from .source import source_notebooks
 
 __all__ = ["Result", "generate", "grade", "check_assignment", "BUDGET_S"]
 
-BUDGET_S = 90.0  # the solution notebook's execution budget on 2 cores (EXERCISES.md)
+BUDGET_S = 90.0  # the solution notebook's execution budget on 2 cores (docs/exercise-contract.md)
 CAP_FACTOR = 3.0  # tests fail only past CAP_FACTOR * budget; benchmarks/bench_grading.py measures the budget
-MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN MARK SCHEME",
-           "END MARK SCHEME")
 # cell/notebook metadata that Jupyter front ends change on their own; ignored when comparing releases
 VOLATILE_CELL_META = ("execution", "ExecuteTime", "collapsed", "scrolled", "jupyter", "tags_volatile")
 
@@ -120,25 +120,20 @@ def _diff_release(fresh: Path, committed: Path) -> list[str]:
 def _hidden_lines(source_dir: Path) -> set[str]:
     """Lines that appear only inside hidden-test or mark-scheme regions of the source notebooks."""
     hidden, public = set(), set()
-    for p in source_dir.glob("*.ipynb"):
-        for c in nbformat.read(p, as_version=4).cells:
-            inside = False
-            for line in c.source.splitlines():
+    for nb in source_notebooks(source_dir).values():
+        for c in nb.cells:
+            lines, inner = regions(c.source, HIDDEN)
+            inner |= regions(c.source, MARK_SCHEME)[1]
+            for i, line in enumerate(lines, 1):
                 st = line.strip()
-                if "BEGIN HIDDEN TESTS" in st or "BEGIN MARK SCHEME" in st:
-                    inside = True
-                    continue
-                if "END HIDDEN TESTS" in st or "END MARK SCHEME" in st:
-                    inside = False
-                    continue
-                if len(st) >= 12:
-                    (hidden if inside else public).add(st)
+                if len(st) >= 12 and not any(m in st for m in MARKERS):
+                    (hidden if i in inner else public).add(st)
     return hidden - public
 
 
 def check_assignment(assignment: str, fixtures: Path, *, course_root: Path | None = None, workers: int = 2,
                      budget_s: float = BUDGET_S, report: Path | None = None) -> None:
-    """Assert what EXERCISES.md asks every exercise to prove, with real nbgrader, in ONE parallel batch:
+    """Assert what docs/exercise-contract.md asks every exercise to prove, with real nbgrader, in ONE parallel batch:
 
     - regenerating the student version changes nothing in exercises/<assignment>/ (volatile metadata ignored);
     - the student version holds no solution, hidden test or mark-scheme text;

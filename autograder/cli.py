@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from .settings import Settings
+from .source import notebook_ids, source_files
 
 
 def _settings(args) -> Settings:
@@ -47,7 +48,7 @@ def _settings(args) -> Settings:
 
 def _assignments(s: Settings, args) -> list[str]:
     if getattr(args, "all", False):
-        found = sorted(p.name for p in s.solutions.iterdir() if p.is_dir() and list(p.glob("*.ipynb"))) \
+        found = sorted(p.name for p in s.solutions.iterdir() if p.is_dir() and source_files(p)) \
             if s.solutions.is_dir() else []
         if not found:
             raise SystemExit(f"no assignments in {s.solutions} (folders of nbgrader source notebooks)")
@@ -62,7 +63,7 @@ def _assignments(s: Settings, args) -> list[str]:
 
 
 def _notebook_ids(s: Settings, assignment: str) -> list[str]:
-    ids = sorted(p.stem for p in (s.solutions / assignment).glob("*.ipynb"))
+    ids = notebook_ids(s.solutions / assignment)
     if not ids:
         raise SystemExit(f"no assignment {assignment!r}: {s.solutions / assignment} holds no notebooks")
     return ids
@@ -303,6 +304,18 @@ def cmd_grade_all(args) -> int:
     return max(rc, cmd_status(args))
 
 
+def cmd_to_myst(args) -> int:
+    from .source import to_myst
+
+    for path in args.notebooks:
+        md, changed = to_myst(Path(path))
+        print(f"wrote {md} (the source from now on; {Path(path).name} is made from it and ignored by git: "
+              f"`git rm --cached {path}` if it was committed)")
+        if changed:
+            print(f"  {len(changed)} cell(s) lost trailing blank lines, which MyST text cannot hold: {', '.join(changed)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -376,6 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
     ga.add_argument("--force", action="store_true", help="grade again even if unchanged")
     ga.add_argument("--duedate", help='due date, e.g. "2026-12-01 17:00:00 UTC" (lateness shows in export)')
     ga.add_argument("--json", action="store_true")
+    tm = sub.add_parser("to-myst", help="convert source notebooks (solutions/NN-slug/x.ipynb) to their MyST text "
+                        "x.md, the one source (checked to read back to the same cells, ids and nbgrader metadata)")
+    tm.add_argument("notebooks", nargs="+", help="the .ipynb files to convert")
+    tm.set_defaults(func=cmd_to_myst)
     return p
 
 

@@ -34,11 +34,9 @@ from pathlib import Path
 import nbformat
 from nbformat.notebooknode import NotebookNode
 
+from .markers import HIDDEN, MARK_SCHEME, SOLUTION, between, drop, regions
 from .settings import REPO
 
-HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
-MARK_BEGIN, MARK_END = "BEGIN MARK SCHEME", "END MARK SCHEME"
-SOLUTION_BEGIN, SOLUTION_END = "BEGIN SOLUTION", "END SOLUTION"
 RUBRIC = "w7_rubric"  # metadata key of the graders' rubric cells
 RESULT = "w7_result"  # metadata key of a test cell's result, read by the template
 PENDING = "w7_pending"  # metadata key: a hand-graded cell not graded yet
@@ -63,48 +61,16 @@ def is_hand_graded(cell) -> bool:
     return bool(m.get("grade")) and bool(m.get("solution"))
 
 
-def _regions(source: str, begin: str, end: str) -> tuple[list[str], set[int]]:
-    """Lines of `source` and the 1-based numbers of those inside begin/end markers (markers included)."""
-    lines = source.split("\n")
-    inside, out = False, set()
-    for i, line in enumerate(lines, 1):
-        if begin in line:
-            inside = True
-        if inside:
-            out.add(i)
-        if end in line:
-            inside = False
-    return lines, out
-
-
-def _between(source: str, begin: str, end: str) -> str:
-    lines, region = _regions(source, begin, end)
-    return "\n".join(ln for i, ln in enumerate(lines, 1) if i in region and begin not in ln and end not in ln)
-
-
-def _drop(source: str, begin: str, end: str, placeholder: str | None = None) -> str:
-    lines, region = _regions(source, begin, end)
-    keep, put = [], False
-    for i, ln in enumerate(lines, 1):
-        if i in region:
-            if placeholder is not None and not put:
-                keep.append(ln[: len(ln) - len(ln.lstrip())] + placeholder)
-                put = True
-            continue
-        put = False
-        keep.append(ln)
-    return "\n".join(keep).strip("\n") if placeholder is None else "\n".join(keep)
-
-
 # -- graders: the rubric ------------------------------------------------------------------------------------------
 def mark_schemes(source_dir: Path) -> dict[str, dict[str, str]]:
     """notebook id -> grade id -> mark scheme text, for every hand-graded cell of the solution notebooks."""
+    from .source import source_notebooks
+
     out: dict[str, dict[str, str]] = {}
-    for path in sorted(Path(source_dir).glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
+    for stem, nb in source_notebooks(Path(source_dir)).items():
         for c in nb.cells:
-            if is_hand_graded(c) and MARK_BEGIN in c.source:
-                out.setdefault(path.stem, {})[_nbg(c)["grade_id"]] = _between(c.source, MARK_BEGIN, MARK_END).strip()
+            if is_hand_graded(c) and MARK_SCHEME[0] in c.source:
+                out.setdefault(stem, {})[_nbg(c)["grade_id"]] = between(c.source, MARK_SCHEME).strip()
     return out
 
 
@@ -153,7 +119,7 @@ def classify(cell: NotebookNode) -> dict:
     ename, evalue = str(err.get("ename", "Error")), str(err.get("evalue", ""))
     if ename.startswith("Autograder"):
         return {"status": "failed", "kind": "autograder", "message": f"{ename}: {evalue}"}
-    lines, hidden = _regions(cell.source, HIDDEN_BEGIN, HIDDEN_END)
+    lines, hidden = regions(cell.source, HIDDEN)
     tb = ANSI.sub("", "\n".join(err.get("traceback", [])))
     n = cell.get("execution_count")
     own = [int(ln) for num, ln in FRAME.findall(tb) if n is not None and int(num) == n]
@@ -182,9 +148,9 @@ def secret_lines(source_nb: NotebookNode, release_nb: NotebookNode | None) -> se
         public_text = "\n".join(sorted(public))
     out = set()
     for c in source_nb.cells:
-        for begin, end in ((HIDDEN_BEGIN, HIDDEN_END), (MARK_BEGIN, MARK_END), (SOLUTION_BEGIN, SOLUTION_END)):
-            if begin in c.source:
-                for ln in _between(c.source, begin, end).splitlines():
+        for kind in (HIDDEN, MARK_SCHEME, SOLUTION):
+            if kind[0] in c.source:
+                for ln in between(c.source, kind).splitlines():
                     t = norm(ln)
                     if len(t) >= 16 and t not in public and t not in public_text:
                         out.add(t)
@@ -217,15 +183,15 @@ def feedback_notebook(nb: NotebookNode, *, secrets: set[str], titles: dict[str, 
         meta = c.get("metadata", {})
         if RUBRIC in meta:
             continue
-        if MARK_BEGIN in c.source:
-            c.source = _drop(c.source, MARK_BEGIN, MARK_END)
+        if MARK_SCHEME[0] in c.source:
+            c.source = drop(c.source, MARK_SCHEME)
         gid = _nbg(c).get("grade_id")
         if is_test(c):
             res = classify(c)
             res["part"] = titles.get(gid, "")
             meta[RESULT] = res
-            if HIDDEN_BEGIN in c.source:
-                c.source = _drop(c.source, HIDDEN_BEGIN, HIDDEN_END, "# (hidden tests: not shown)")
+            if HIDDEN[0] in c.source:
+                c.source = drop(c.source, HIDDEN, "# (hidden tests: not shown)")
                 c.outputs = []
             else:
                 c.outputs = [o for o in c.get("outputs", []) if o.get("output_type") != "error"]

@@ -29,6 +29,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from .settings import is_litter
+from .source import source_notebooks
 
 
 @dataclass
@@ -118,7 +119,7 @@ def course_grade_ids(solutions: Path, exclude: str | None = None) -> dict[str, s
     out: dict[str, set[str]] = {}
     for d in sorted(Path(solutions).iterdir()) if Path(solutions).is_dir() else []:
         if d.is_dir() and d.name != exclude:
-            ids = set().union(*(grade_ids(p) for p in d.glob("*.ipynb")))
+            ids = set().union(*(grade_ids(nb) for nb in source_notebooks(d).values()))
             if ids:
                 out[d.name] = ids
     return out

@@ -115,10 +115,12 @@ def generate_release(source_parent: Path, assignment: str, work: Path, settings:
     from nbgrader.converters import GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
 
+    from .source import materialise
+
     src = source_parent / assignment
-    if not src.is_dir() or not list(src.glob("*.ipynb")):
+    if not src.is_dir() or not materialise(src):
         raise FileNotFoundError(f"no source notebooks in {src}: an assignment is a folder of nbgrader source "
-                                f"notebooks (solutions/NN-slug/*.ipynb)")
+                                f"notebooks (solutions/NN-slug/<name>.md in MyST, or <name>.ipynb)")
     work.mkdir(parents=True, exist_ok=True)
     link = work / "source"
     if link.is_symlink() or link.exists():

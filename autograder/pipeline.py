@@ -77,13 +77,14 @@ class Template:
 
 def autograded_cells(source_dir: Path) -> dict[str, tuple[str, float]]:
     """grade id -> (notebook id, points) for every autograded cell (a graded code cell that is not an answer)."""
+    from .source import source_notebooks
+
     out: dict[str, tuple[str, float]] = {}
-    for path in sorted(source_dir.glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
+    for stem, nb in source_notebooks(source_dir).items():
         for c in nb.cells:
             m = c.get("metadata", {}).get("nbgrader", {})
             if m.get("grade") and not m.get("solution") and c.cell_type == "code":
-                out[m["grade_id"]] = (path.stem, float(m.get("points", 0)))
+                out[m["grade_id"]] = (stem, float(m.get("points", 0)))
     return out
 
 

@@ -51,7 +51,8 @@ class Settings:
     output_bytes_per_cell: int = field(default_factory=lambda: int(_env_float("W7_OUTPUT_BYTES", 200_000)))
     file_bytes: int = field(default_factory=lambda: int(_env_float("W7_FILE_BYTES", 256 * 2**20)))  # RLIMIT_FSIZE
     # files never copied from a submission (besides everything that is not one of the assignment's notebooks)
-    ignore: tuple[str, ...] = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*")
+    # "*.md": the MyST sources of solutions/ (autograder/source.py) never go into a release with the notebooks
+    ignore: tuple[str, ...] = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "*.md")
     sandbox: str = field(default_factory=lambda: os.environ.get("W7_SANDBOX", "auto"))  # auto | bwrap | unshare | none (none: tests only)
 
     @property

@@ -38,14 +38,14 @@ from pathlib import Path
 
 import nbformat
 
-from .pipeline import Result, Template, make_template, run_batch
+from .pipeline import Result, make_template, run_batch
 from .settings import Settings
+from .source import source_notebooks
 
 JOURNAL_SQL = """CREATE TABLE IF NOT EXISTS w7_journal (
     assignment TEXT NOT NULL, student TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL,
     total REAL, max_total REAL, flags TEXT, result TEXT, graded_at TEXT, run_id TEXT,
     PRIMARY KEY (assignment, student))"""
-HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 
 
 def now_utc() -> str:
@@ -292,7 +292,8 @@ def import_folder(s: Settings, assignment: str, folder: Path, notebook_ids: list
         raise FileNotFoundError(f"{folder} is not a folder of submissions (expected <student>/ folders or "
                                 f"<student>.ipynb files)")
     when = parse_time(submitted_at, "--submitted-at") if submitted_at else None
-    expected = {i: grade_ids(s.solutions / assignment / f"{i}.ipynb") for i in notebook_ids}
+    sources = source_notebooks(s.solutions / assignment)
+    expected = {i: grade_ids(sources[i]) if i in sources else set() for i in notebook_ids}
     others = course_grade_ids(s.solutions, exclude=assignment)
     earlier = journal_rows(s, assignment)
     out = Imported()
@@ -306,8 +307,8 @@ def import_folder(s: Settings, assignment: str, folder: Path, notebook_ids: list
         elif entry.suffix.lower() == ".ipynb" and len(notebook_ids) == 1:
             student, src_files = entry.stem, None
             if near_name(student) in {near_name(i) for i in notebook_ids}:
-                out.skipped[name] = (f"the assignment's notebook itself, not <student>.ipynb: put it in a folder "
-                                     f"named after the student")
+                out.skipped[name] = ("the assignment's notebook itself, not <student>.ipynb: put it in a folder "
+                                     "named after the student")
                 continue
         else:
             out.skipped[name] = ("not a student: expected <student>/ folders" +
@@ -542,10 +543,9 @@ def feedback(s: Settings, assignment: str, students: list[str] | None = None,
         return out
     src_dir, rel_dir = s.solutions / assignment, s.exercises / assignment
     secrets: dict[str, set[str]] = {}
-    for p in sorted(src_dir.glob("*.ipynb")):
-        rel = rel_dir / p.name
-        secrets[p.stem] = fb.secret_lines(nbformat.read(p, as_version=4),
-                                          nbformat.read(rel, as_version=4) if rel.is_file() else None)
+    for stem, nb in source_notebooks(src_dir).items():
+        rel = rel_dir / f"{stem}.ipynb"
+        secrets[stem] = fb.secret_lines(nb, nbformat.read(rel, as_version=4) if rel.is_file() else None)
     left = hand_grading_left(s, assignment)
     student_secrets: dict[tuple[str, str], set[str]] = {}
     with tempfile.TemporaryDirectory(prefix="w7fb-") as tmp:
@@ -785,6 +785,7 @@ def nbgrader_config_text(s: Settings) -> str:
         f"c.CourseDirectory.course_id = {s.course_id!r}",
         f"c.CourseDirectory.source_directory = {str(s.solutions.resolve())!r}",
         f"c.CourseDirectory.release_directory = {str(s.exercises.resolve())!r}",
+        f"c.CourseDirectory.ignore = {list(s.ignore)!r}  # *.md: the solutions' MyST sources stay out of releases",
         f"c.CourseDirectory.db_url = {'sqlite:///' + str(ws / 'gradebook.db')!r}",
         f"c.Exchange.root = {str(exchange_root(s).resolve())!r}",
     ]

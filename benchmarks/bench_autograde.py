@@ -28,15 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autograder.settings import Settings  # noqa: E402
+from autograder.source import notebook_ids, solution_path  # noqa: E402
 from autograder.workspace import autograde, import_folder  # noqa: E402
 
 
 def make_submissions(course: Path, assignment: str, fixtures: Path | None, n: int, out: Path) -> list[str]:
-    src = course / "solutions" / assignment
-    ids = sorted(p.stem for p in src.glob("*.ipynb"))
+    ids = notebook_ids(course / "solutions" / assignment)
     if len(ids) != 1:
         raise SystemExit("the benchmark handles single-notebook assignments")
-    pool = [src / f"{ids[0]}.ipynb", course / "exercises" / assignment / f"{ids[0]}.ipynb"]
+    pool = [solution_path(assignment, course_root=course), course / "exercises" / assignment / f"{ids[0]}.ipynb"]
     if fixtures and (fixtures / "expected.json").exists():
         expected = json.loads((fixtures / "expected.json").read_text())
         # fixtures whose only point is stderr are left out: plain nbgrader scores them differently on purpose
@@ -62,7 +62,7 @@ def baseline(course: Path, assignment: str, subs: Path, students: list[str], tmp
     root = tmp / "plain"
     root.mkdir()
     db = root / "gradebook.db"
-    nb_id = next((course / "solutions" / assignment).glob("*.ipynb")).stem
+    nb_id = notebook_ids(course / "solutions" / assignment)[0]
     r = nbgrader(["generate_assignment", assignment], root, course, db)
     if r.returncode:
         raise SystemExit("nbgrader generate_assignment failed:\n" + r.stderr[-2000:])
@@ -106,14 +106,22 @@ def main() -> int:
     p.add_argument("--assignment", default="00-demo")
     p.add_argument("--course-root", default=str(ROOT / "tests" / "fixtures" / "autograder" / "course"))
     p.add_argument("--fixtures", help="wrong-answer fixtures folder (default: the demo's, or "
-                                      "tests/fixtures/<assignment>)")
+                                      "the ones made from tests/fixtures/<assignment>/make_fixtures.py)")
     p.add_argument("--n", type=int, default=40, help="number of submissions (default 40)")
     p.add_argument("--workers", type=int, default=2)
     a = p.parse_args()
     course = Path(a.course_root).resolve()
-    fixtures = Path(a.fixtures) if a.fixtures else (
-        ROOT / "tests" / "fixtures" / "autograder" / "00-demo-fixtures" if a.assignment == "00-demo"
-        else ROOT / "tests" / "fixtures" / a.assignment)
+    if a.fixtures:
+        fixtures = Path(a.fixtures)
+    elif a.assignment == "00-demo":
+        fixtures = ROOT / "tests" / "fixtures" / "autograder" / "00-demo-fixtures"
+    elif (ROOT / "tests" / "fixtures" / a.assignment / "make_fixtures.py").is_file():
+        sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+        from fixturelib import fixtures_for  # made from the assignment's list, as the tests make them
+
+        fixtures = fixtures_for(a.assignment)
+    else:
+        fixtures = ROOT / "tests" / "fixtures" / a.assignment
     with tempfile.TemporaryDirectory(prefix="w7bench-") as tmp:
         tmp = Path(tmp)
         students = make_submissions(course, a.assignment, fixtures if fixtures.is_dir() else None, a.n, tmp / "subs")

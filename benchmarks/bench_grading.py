@@ -25,12 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autograder.api import BUDGET_S, grade  # noqa: E402
+from autograder.source import materialise, notebook_ids, solution_path  # noqa: E402
 
 
 def solution_of(assignment: str) -> Path:
+    """The solution to grade: its notebook (made from solutions/<assignment>/<name>.md), or the folder of several."""
     src = ROOT / "solutions" / assignment
-    nbs = sorted(src.glob("*.ipynb"))
-    return nbs[0] if len(nbs) == 1 else src
+    ids = notebook_ids(src)
+    return solution_path(assignment) if len(ids) == 1 else (materialise(src) and src)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import torch
 import torch.nn.functional as F
 
@@ -32,17 +31,22 @@ sys.path.insert(0, str(ROOT / "src"))
 from week7 import bench  # noqa: E402
 from week7.attention import flex_block_mask, flex_masked_attention, reference_attention  # noqa: E402
 
-SOLUTION = ROOT / "solutions" / "04-sparse-attention" / "sparse_attention.ipynb"
+sys.path.insert(0, str(ROOT))
+from autograder.source import load_solution as _load_source  # noqa: E402
+
+ASSIGNMENT = "04-sparse-attention"
 
 
 def load_solution() -> dict:
     """Execute the solution notebook's answer cells; return their namespace (sparse_mask, block_sparse_attention)."""
-    if not SOLUTION.is_file():
-        raise SystemExit(f"{SOLUTION} is missing: this benchmark measures the exercise's reference solution")
+    try:
+        nb = _load_source(ASSIGNMENT)
+    except FileNotFoundError as e:
+        raise SystemExit(f"{e}: this benchmark measures the exercise's reference solution") from None
     ns: dict = {"torch": torch, "F": F, "math": math}
-    for c in nbformat.read(SOLUTION, as_version=4).cells:
+    for c in nb.cells:
         if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"):
-            exec(compile(c.source, f"{SOLUTION.name}:{c.metadata['nbgrader']['grade_id']}", "exec"), ns)
+            exec(compile(c.source, f"{ASSIGNMENT}:{c.metadata['nbgrader']['grade_id']}", "exec"), ns)
     for name in ("sparse_mask", "block_sparse_attention", "pattern_nnz"):
         if name not in ns:
             raise SystemExit(f"the solution notebook defines no {name}()")

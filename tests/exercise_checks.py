@@ -1,8 +1,8 @@
 """Checks every exercise's test file makes the same way (imported by tests/test_exercise_0N_*.py).
 
-* ``fixtures_match_their_script``: the wrong-submission fixtures in ``tests/fixtures/<assignment>`` are what
-  their ``make_fixtures.py`` writes now from the committed student version and solution (cell sources and
-  ``expected.json``), so a notebook change cannot leave stale fixtures behind.
+* ``fixtures_made_from_their_list``: the wrong-submission fixtures are made from the list in
+  ``tests/fixtures/<assignment>/make_fixtures.py`` (``fixturelib.fixtures_for``, cached per hash of their inputs),
+  at least three, none committed, and the cached ones are what the list makes now.
 * ``grades_as_designed``: real nbgrader in the sandbox through ``autograder.api.check_assignment`` (solution full
   marks, student version 0, each fixture loses exactly its parts, student version in sync), then the autograded
   points and a cap of 3x the solution's time budget (the budget itself is measured by
@@ -11,37 +11,42 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-BUDGET_S = 90  # EXERCISES.md: the solution runs in under 90 s on 2 CPU cores (benchmarks/bench_grading.py measures it)
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+import fixturelib  # noqa: E402  (tests/fixtures/fixturelib.py)
+BUDGET_S = 90  # docs/exercise-contract.md: the solution runs in under 90 s on 2 CPU cores (benchmarks/bench_grading.py measures it)
 CAP_S = 3 * BUDGET_S  # what a test holds on a shared machine: contention cannot fail it, a 3x slowdown does
 
 
-def fixtures_match_their_script(assignment: str, tmp_path: Path, min_fixtures: int = 3) -> None:
+def fixtures_made_from_their_list(assignment: str, tmp_path: Path, min_fixtures: int = 3) -> None:
     folder = ROOT / "tests" / "fixtures" / assignment
-    spec = importlib.util.spec_from_file_location(f"make_fixtures_{assignment[:2]}", folder / "make_fixtures.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    extra = sorted(p.name for p in folder.iterdir() if p.name not in ("make_fixtures.py", "__pycache__"))
+    assert not extra, f"{folder} holds generated files {extra}: fixtures are made at test time, not committed"
+    cached = fixturelib.fixtures_for(assignment)
+    assert cached.parent == fixturelib.CACHE and cached.name.endswith(fixturelib.inputs_hash(assignment))
+    _, mod = fixturelib._script(assignment)
     mod.main(out=tmp_path)
-    committed = json.loads((folder / "expected.json").read_text())
-    assert json.loads((tmp_path / "expected.json").read_text()) == committed
-    assert len(committed) >= min_fixtures, f"{assignment}: only {len(committed)} wrong submissions"
-    for name in committed:
+    expected = json.loads((cached / "expected.json").read_text())
+    assert json.loads((tmp_path / "expected.json").read_text()) == expected
+    assert len(expected) >= min_fixtures, f"{assignment}: only {len(expected)} wrong submissions"
+    for name, spec in expected.items():
+        assert spec["lost"], f"{name} loses nothing: a fixture is a mistake the tests catch"
         fresh = [c.source for c in nbformat.read(tmp_path / name, as_version=4).cells]
-        kept = [c.source for c in nbformat.read(folder / name, as_version=4).cells]
-        assert fresh == kept, f"{name} is stale: run tests/fixtures/{assignment}/make_fixtures.py and commit"
+        kept = [c.source for c in nbformat.read(cached / name, as_version=4).cells]
+        assert fresh == kept, f"{name}: the cached fixture differs from what its list makes now"
 
 
 def grades_as_designed(assignment: str, artifacts: Path, points: float | None = None) -> dict:
     from autograder.api import check_assignment
 
     report = artifacts / f"autograder-{assignment}.json"
-    check_assignment(assignment, ROOT / "tests" / "fixtures" / assignment, report=report)
+    check_assignment(assignment, fixturelib.fixtures_for(assignment), report=report)
     summary = json.loads(report.read_text())
     if points is not None:
         assert summary["points"] == points, summary

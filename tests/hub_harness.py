@@ -25,6 +25,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.source import materialise_all
+
 ROOT = Path(__file__).resolve().parents[1]
 HUB_DIR = ROOT / "deploy" / "jupyterhub"
 CHP = HUB_DIR / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -222,6 +224,7 @@ class Hub:
         """The instructor's course directory: the repository's solutions, exercises and autograder, private.
         Its workspace is created by the autograder's first command, as on a real hub."""
         self.course_root.mkdir(parents=True)
+        materialise_all(ROOT / "solutions")  # nbgrader (formgrader, command line) reads notebooks, made from the .md
         for part in ("solutions", "exercises", "autograder"):
             if (ROOT / part).exists():
                 shutil.copytree(ROOT / part, self.course_root / part,

@@ -148,6 +148,7 @@ def test_the_formgrader_reads_the_gradebook_the_command_line_writes(week, tmp_pa
     assert cfg.CourseDirectory.course_id == COURSE_ID
     assert cfg.CourseDirectory.source_directory == str((COURSE / "solutions").resolve())
     assert cfg.CourseDirectory.release_directory == str((COURSE / "exercises").resolve())
+    assert "*.md" in cfg.CourseDirectory.ignore  # the MyST sources of solutions/ never go into a release
     assert cfg.CourseDirectory.db_url == f"sqlite:///{ws.resolve()}/gradebook.db"
     assert cfg.Exchange.root == week["env"]["W7_EXCHANGE"]
     # the two lines formgrader-config prints, as an instructor's ~/.jupyter/nbgrader_config.py

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,10 +19,17 @@ from nbformat.v4 import new_code_cell
 
 from autograder.api import grade
 from autograder.settings import REPO, Settings
-from test_autograder_api import course  # noqa: F401 - the fixture: a throwaway copy of the demo course
 from test_autograder_workspace import COURSE, SOLUTION, WRONG, cli
 
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
+
+
+@pytest.fixture()
+def course(tmp_path) -> Path:
+    """A throwaway copy of the demo course."""
+    dest = tmp_path / "course"
+    shutil.copytree(COURSE, dest)
+    return dest
 
 
 def _locked(gid: str, source: str):
@@ -123,8 +131,8 @@ def test_instructor_cell_errors_after_student_code_are_blamed_by_the_rule(course
 
 
 def test_failed_submission_exits_1_and_is_graded_again_once_fixed(course, tmp_path):
-    """grade-all exits 1 and says which submission failed and why; once the environment is fixed, the next plain
-    autograde grades it again (no --force) and exits 0."""
+    """grade-all and autograde exit 1 and say which submission failed and why; once the environment is fixed, the
+    next plain autograde grades it again (no --force) and exits 0."""
     subs, ws = tmp_path / "subs", tmp_path / "ws"
     (subs / "alice").mkdir(parents=True)
     (subs / "alice" / "demo.ipynb").write_bytes(SOLUTION.read_bytes())
@@ -137,6 +145,9 @@ def test_failed_submission_exits_1_and_is_graded_again_once_fixed(course, tmp_pa
     assert "FAILED alice" in r.stdout and "week7_not_installed" in r.stdout and "1 submission(s) failed" in r.stdout
     st = _status(ws, course)["alice"]
     assert st["status"] == "failed" and "demo-imports" in st["detail"]
+    r = cli(ws, "autograde", "00-demo", course=course)  # autograde itself: still broken, so still not graded
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "FAILED alice" in r.stdout and "1 submission(s) failed: not graded (exit status 1)" in r.stdout, r.stdout
     _source(course).write_bytes(original)  # the instructor fixes the environment
     r = cli(ws, "autograde", "00-demo", course=course)
     assert r.returncode == 0 and "graded 1 submission(s): 1 clean" in r.stdout, r.stdout + r.stderr

@@ -158,3 +158,32 @@ def test_environment_switch(server, smallest, monkeypatch):
     monkeypatch.setenv("W7_OPENAI_MODE", "stream")
     with pytest.raises(BackendError, match="W7_OPENAI_MODE"):
         get_backend()
+
+
+# -- one route from a model name to text: hf:<folder> and family:<name> load through week7.zoo.load ---------------
+def test_hub_backend_loads_through_the_one_loader(smallest, local, tmp_path):
+    """Check that an hf: backend on a copy of a family model loads like the family (float32, left padding, its
+    checksums checked) and generates the same text; a corrupted copy is refused with the loader's message."""
+    import shutil
+
+    import torch
+
+    copy = tmp_path / smallest
+    shutil.copytree(zoo.model_dir(smallest), copy)
+    hub = get_backend(f"hf:{copy}")
+    assert hub.name == f"hf:{copy}"
+    assert next(hub.model.parameters()).dtype == torch.float32 and hub.tokenizer.padding_side == "left"
+    assert hub.generate(PROMPTS, max_new_tokens=8) == local.generate(PROMPTS, max_new_tokens=8)
+    weights = next(p for p in copy.iterdir() if p.suffix == ".safetensors")
+    weights.write_bytes(weights.read_bytes()[:-64])
+    with pytest.raises(BackendError, match=r"W7_BACKEND") as err:
+        get_backend(f"hf:{copy}")
+    assert isinstance(err.value.__cause__, zoo.ChecksumError)
+
+
+def test_hub_backend_offline_says_what_to_do(monkeypatch):
+    """Check that a hub name with no hub gives the loader's message (HF_HUB_OFFLINE) and the switch back."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(BackendError, match=r"HF_HUB_OFFLINE is set.*W7_BACKEND") as err:
+        get_backend("hf:week7-no-such-org/no-such-model")
+    assert isinstance(err.value.__cause__, zoo.HubUnavailableError)

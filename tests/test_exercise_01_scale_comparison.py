@@ -1,6 +1,6 @@
 """Exercise 01, scale comparison: graded with real nbgrader, fixtures in sync, contracts not importable from week7.
 
-The grading test (`check_assignment`) proves what EXERCISES.md asks: the solution scores full marks within its time
+The grading test (`check_assignment`) proves what docs/exercise-contract.md asks: the solution scores full marks within its time
 budget, the student version scores 0, each wrong submission in tests/fixtures/01-scale-comparison loses exactly
 the parts it breaks, and the committed student version is what nbgrader generates now.
 """
@@ -12,17 +12,18 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from exercise_checks import fixtures_match_their_script, grades_as_designed
+from autograder import markers
+from autograder.source import load_solution
+from exercise_checks import fixtures_made_from_their_list, grades_as_designed
 from visible_checks import visible_tests_catch_each_fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "01-scale-comparison"
-SOLUTION = ROOT / "solutions" / ASSIGNMENT / "scale_comparison.ipynb"
+NOTEBOOK = "scale_comparison.ipynb"  # the solution: load_solution(ASSIGNMENT), read from solutions/{ASSIGNMENT}/scale_comparison.md
 FIXTURES = ROOT / "tests" / "fixtures" / ASSIGNMENT
 
 
-def _cells(nb_path: Path) -> dict[str, str]:
-    nb = nbformat.read(nb_path, as_version=4)
+def _cells(nb: nbformat.NotebookNode) -> dict[str, str]:
     return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get(
         "grade_id")}
 
@@ -35,13 +36,13 @@ def test_grading_solution_release_and_fixtures(artifacts):
 
 
 def test_fixtures_are_in_sync_with_their_script(tmp_path):
-    """Regenerating the fixtures from the committed student version gives the committed fixtures."""
-    fixtures_match_their_script(ASSIGNMENT, tmp_path)
+    """The fixtures are made from their list at test time (at least three, none committed), cached per input hash."""
+    fixtures_made_from_their_list(ASSIGNMENT, tmp_path)
 
 
 def test_points_and_manual_parts():
     """30 points in all: 22 autograded in separate cells per part, 8 for four hand-graded answers with a rubric."""
-    nb = nbformat.read(SOLUTION, as_version=4)
+    nb = load_solution(ASSIGNMENT)
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     auto = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in graded
             if c.cell_type == "code"}
@@ -54,7 +55,8 @@ def test_points_and_manual_parts():
         if c.cell_type == "code":
             first = c.source.splitlines()[0]
             assert first.startswith('"""Check '), first
-            visible, hidden = c.source.split("### BEGIN HIDDEN TESTS")
+            assert not markers.problems(c.source), (first, markers.problems(c.source))
+            visible, hidden = markers.visible(c.source), markers.hidden(c.source)
             assert visible.count("assert") >= 3 and hidden.count("assert") >= 2, first
 
 
@@ -75,12 +77,12 @@ def test_package_metrics_do_not_pass_the_graded_cells(grade_id, substitutes):
         module, attr = target.split(":")
         g[name] = getattr(importlib.import_module(module), attr)
     with pytest.raises((AssertionError, TypeError, ValueError)):
-        exec(compile(_cells(SOLUTION)[grade_id], grade_id, "exec"), g)
+        exec(compile(_cells(load_solution(ASSIGNMENT))[grade_id], grade_id, "exec"), g)
 
 
 def test_solution_cells_pass_their_visible_and_hidden_tests_in_process():
     """A fast check (no model, no nbgrader): the solution's functions pass every test cell but the evaluation sweep."""
-    cells = nbformat.read(SOLUTION, as_version=4).cells
+    cells = load_solution(ASSIGNMENT).cells
     g: dict = {}
     for c in cells:
         if c.cell_type != "code":

@@ -1,6 +1,6 @@
 """Exercise 04, sparse attention: graded with real nbgrader, fixtures in sync, the answers not importable.
 
-The grading test (`check_assignment`) proves what EXERCISES.md asks: the solution scores full marks within its
+The grading test (`check_assignment`) proves what docs/exercise-contract.md asks: the solution scores full marks within its
 time budget, the student version scores 0, each wrong submission in tests/fixtures/04-sparse-attention loses
 exactly the parts it breaks, and the committed student version is what nbgrader generates now. The other tests
 are fast: the notebook's structure and points, each listed mistake (tests/fixtures/04-sparse-attention/
@@ -16,17 +16,18 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from exercise_checks import fixtures_match_their_script, grades_as_designed
+from autograder import markers
+from autograder.source import load_solution
+from exercise_checks import fixtures_made_from_their_list, grades_as_designed
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "04-sparse-attention"
-SOLUTION = ROOT / "solutions" / ASSIGNMENT / "sparse_attention.ipynb"
+NOTEBOOK = "sparse_attention.ipynb"  # the solution: load_solution(ASSIGNMENT), read from solutions/{ASSIGNMENT}/sparse_attention.md
 FIXTURES = ROOT / "tests" / "fixtures" / ASSIGNMENT
 ANSWERS = ("sparse_mask", "pattern_nnz", "masked_attention", "block_sparse_attention")
 
 
-def _graded(nb_path: Path) -> dict[str, nbformat.NotebookNode]:
-    nb = nbformat.read(nb_path, as_version=4)
+def _graded(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
     return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
             if c.metadata.get("nbgrader", {}).get("grade")}
 
@@ -39,13 +40,13 @@ def test_grading_solution_release_and_fixtures(artifacts):
 
 
 def test_fixtures_are_in_sync_with_their_script(tmp_path):
-    """Regenerating the fixtures from the committed student version gives the committed fixtures."""
-    fixtures_match_their_script(ASSIGNMENT, tmp_path)
+    """The fixtures are made from their list at test time (at least three, none committed), cached per input hash."""
+    fixtures_made_from_their_list(ASSIGNMENT, tmp_path)
 
 
 def test_points_and_manual_parts():
     """22 points: 16 autograded in six cells, 6 in three hand-graded answers that carry a mark scheme."""
-    graded = _graded(SOLUTION)
+    graded = _graded(load_solution(ASSIGNMENT))
     auto = {g: c.metadata["nbgrader"]["points"] for g, c in graded.items() if c.cell_type == "code"}
     manual = {g: c for g, c in graded.items() if c.cell_type == "markdown"}
     assert auto == {"sparse-attention-mask": 3, "sparse-attention-nnz": 2, "sparse-attention-dense": 2,
@@ -60,14 +61,15 @@ def test_points_and_manual_parts():
         meta = c.metadata["nbgrader"]
         assert meta["locked"] and not meta["solution"] and meta["schema_version"] == 3, gid
         assert c.source.splitlines()[0].startswith('"""Check that'), gid
-        visible, hidden = c.source.split("### BEGIN HIDDEN TESTS")
+        assert not markers.problems(c.source), (gid, markers.problems(c.source))
+        visible, hidden = markers.visible(c.source), markers.hidden(c.source)
         assert visible.count("assert") >= 2 and hidden.count("assert") >= 2, gid
-        assert hidden.rstrip().endswith("### END HIDDEN TESTS"), f"{gid} must end with its hidden asserts"
+        assert c.source.rstrip().endswith(markers.HIDDEN[1]), f"{gid} must end with its hidden asserts"
 
 
 def test_no_raw_citation_role_or_missing_file_in_the_student_version():
     """MyST roles do not render in a notebook, and a hub student has no docs/ or benchmarks/ folder."""
-    text = "\n".join(c.source for c in nbformat.read(ROOT / "exercises" / ASSIGNMENT / SOLUTION.name,
+    text = "\n".join(c.source for c in nbformat.read(ROOT / "exercises" / ASSIGNMENT / NOTEBOOK,
                                                      as_version=4).cells)
     for bad in ("{cite", "docs/", "benchmarks/", "../shared"):
         assert bad not in text, bad
@@ -88,7 +90,7 @@ def test_answers_are_not_importable_from_the_package():
 def _namespace(edits: dict[str, list[tuple[str, str]]] | None = None) -> dict:
     """The setup, the slide's mask and every answer cell (with `edits` applied) run in a fresh namespace."""
     g: dict = {}
-    for c in nbformat.read(SOLUTION, as_version=4).cells:
+    for c in load_solution(ASSIGNMENT).cells:
         meta = c.metadata.get("nbgrader", {})
         if c.cell_type != "code":
             continue
@@ -109,11 +111,11 @@ def _namespace(edits: dict[str, list[tuple[str, str]]] | None = None) -> dict:
 def _visible_failures(g: dict) -> dict[str, str | None]:
     """grade id -> the message of the first failing visible assertion of each test cell (None: all passed)."""
     out = {}
-    for gid, c in _graded(SOLUTION).items():
+    for gid, c in _graded(load_solution(ASSIGNMENT)).items():
         if c.cell_type != "code":
             continue
         try:
-            exec(compile(c.source.split("### BEGIN HIDDEN TESTS")[0], gid, "exec"), g)
+            exec(compile(markers.visible(c.source), gid, "exec"), g)
         except Exception as err:  # noqa: BLE001  (a wrong answer may raise anything; the test reports it)
             out[gid] = f"{type(err).__name__}: {err}"
         else:
@@ -149,7 +151,7 @@ def test_the_solution_passes_every_visible_test():
 
 def test_solution_passes_its_tests_in_process():
     """A fast check without nbgrader: the setup, the answers and every test cell (visible and hidden) pass."""
-    cells = nbformat.read(SOLUTION, as_version=4).cells
+    cells = load_solution(ASSIGNMENT).cells
     g: dict = {}
     for c in cells:
         meta = c.metadata.get("nbgrader", {})
@@ -176,7 +178,7 @@ def test_solution_passes_its_tests_in_process():
 ])
 def test_test_cells_fail_on_plausible_shortcuts(grade_id, broken):
     """The package's dense attention (causal, no pattern) and a dense-in-disguise answer fail the graded cells."""
-    cells = nbformat.read(SOLUTION, as_version=4).cells
+    cells = load_solution(ASSIGNMENT).cells
     g: dict = {}
     for c in cells:
         meta = c.metadata.get("nbgrader", {})
@@ -192,4 +194,4 @@ def test_test_cells_fail_on_plausible_shortcuts(grade_id, broken):
         exec(compile(src, meta.get("grade_id", "cell"), "exec"), g)
     exec(broken, g)
     with pytest.raises(AssertionError):
-        exec(compile(_graded(SOLUTION)[grade_id].source, grade_id, "exec"), g)
+        exec(compile(_graded(load_solution(ASSIGNMENT))[grade_id].source, grade_id, "exec"), g)

@@ -1,6 +1,6 @@
 """Exercise 05, model parallelism: graded with real nbgrader, fixtures in sync, parallel parts leave no process.
 
-The grading test (`check_assignment`) proves what EXERCISES.md asks: the solution scores full marks within its time
+The grading test (`check_assignment`) proves what docs/exercise-contract.md asks: the solution scores full marks within its time
 budget, the student version scores 0, each wrong submission in tests/fixtures/05-model-parallelism loses exactly
 the parts it breaks, and the committed student version is what nbgrader generates now. The in-process test runs
 the solution's parallel test cells (visible and hidden: gloo at world sizes 1, 2 and 4) and checks that no rank
@@ -18,11 +18,13 @@ import nbformat
 import psutil
 import pytest
 
-from exercise_checks import fixtures_match_their_script, grades_as_designed
+from autograder import markers
+from autograder.source import load_solution
+from exercise_checks import fixtures_made_from_their_list, grades_as_designed
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "05-model-parallelism"
-SOLUTION = ROOT / "solutions" / ASSIGNMENT / "model_parallelism.ipynb"
+NOTEBOOK = "model_parallelism.ipynb"  # the solution: load_solution(ASSIGNMENT), read from solutions/{ASSIGNMENT}/model_parallelism.md
 FIXTURES = ROOT / "tests" / "fixtures" / ASSIGNMENT
 AUTO_POINTS = 65  # plus 10 graded by hand
 
@@ -35,14 +37,14 @@ def test_grading_solution_release_and_fixtures(artifacts):
 
 
 def test_fixtures_are_in_sync_with_their_script(tmp_path):
-    """Regenerating the fixtures from the committed student version gives the committed fixtures."""
-    fixtures_match_their_script(ASSIGNMENT, tmp_path)
+    """The fixtures are made from their list at test time (at least three, none committed), cached per input hash."""
+    fixtures_made_from_their_list(ASSIGNMENT, tmp_path)
 
 
 def test_points_and_cells():
     """75 points: 65 autograded in one cell per part (each opening with 'Check', ending in asserts, with hidden
     tests), 10 for four hand-graded answers, each with its own mark scheme."""
-    nb = nbformat.read(SOLUTION, as_version=4)
+    nb = load_solution(ASSIGNMENT)
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     auto = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in graded
             if c.cell_type == "code"}
@@ -59,10 +61,9 @@ def test_points_and_cells():
         if c.cell_type == "code":
             first = c.source.splitlines()[0]
             assert first.startswith('"""Check '), first
-            visible, hidden = c.source.split("### BEGIN HIDDEN TESTS")
-            assert "assert" in visible and "### END HIDDEN TESTS" in hidden, first
-            last = [ln for ln in hidden.split("### END HIDDEN TESTS")[0].splitlines() if ln.strip()]
-            assert last, first
+            assert not markers.problems(c.source), (first, markers.problems(c.source))
+            assert markers.HIDDEN[0] in c.source and "assert" in markers.visible(c.source), first
+            assert markers.hidden(c.source).strip(), first
 
 
 def _alive_children() -> set[int]:
@@ -88,7 +89,7 @@ def test_parallel_cells_pass_at_world_sizes_2_and_4_and_leave_no_process():
     skip = {"gpu-layer-demo", "pipelining-demo", "tp-count-demo", "ddp-demo", "measure",
             "model-parallelism-layer", "model-parallelism-checkpoint", "model-parallelism-amp"}
     ran = []
-    for c in nbformat.read(SOLUTION, as_version=4).cells:
+    for c in load_solution(ASSIGNMENT).cells:
         gid = c.metadata.get("nbgrader", {}).get("grade_id")
         if c.cell_type != "code" or gid is None or gid in skip:
             continue
@@ -103,7 +104,7 @@ def test_parallel_cells_pass_at_world_sizes_2_and_4_and_leave_no_process():
 
 def test_no_raw_citation_role_or_missing_file_in_the_student_version():
     """MyST roles do not render in a notebook, and a hub student has no docs/ or benchmarks/ folder."""
-    text = "\n".join(c.source for c in nbformat.read(ROOT / "exercises" / ASSIGNMENT / SOLUTION.name,
+    text = "\n".join(c.source for c in nbformat.read(ROOT / "exercises" / ASSIGNMENT / NOTEBOOK,
                                                      as_version=4).cells)
     for bad in ("{cite", "docs/", "benchmarks/", "../shared"):
         assert bad not in text, bad
@@ -123,7 +124,7 @@ GIVEN = ("setup", "timeline-tools", "stage", "pipeline-runner", "tp-runner", "dp
 def _visible_failures(edits: dict[str, list[tuple[str, str]]], gids: list[str]) -> dict[str, str | None]:
     """Run the given helpers and every answer cell (with `edits`), then the VISIBLE part of the test cells `gids`:
     grade id -> the message of the first failing visible assertion (None: all passed)."""
-    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nbformat.read(SOLUTION, as_version=4).cells}
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in load_solution(ASSIGNMENT).cells}
     g: dict = {}
     for gid, c in cells.items():
         meta = c.metadata.get("nbgrader", {})
@@ -137,7 +138,7 @@ def _visible_failures(edits: dict[str, list[tuple[str, str]]], gids: list[str]) 
     out = {}
     for gid in gids:
         try:
-            exec(compile(cells[gid].source.split("### BEGIN HIDDEN TESTS")[0], gid, "exec"), g)
+            exec(compile(markers.visible(cells[gid].source), gid, "exec"), g)
         except Exception as err:  # noqa: BLE001  (a wrong answer may raise anything; the test reports it)
             out[gid] = f"{type(err).__name__}: {err}"
         else:
@@ -165,7 +166,7 @@ def test_a_failing_rank_is_named_and_stopped():
 
     before = _alive_children()
     g: dict = {}
-    for c in nbformat.read(SOLUTION, as_version=4).cells:
+    for c in load_solution(ASSIGNMENT).cells:
         gid = c.metadata.get("nbgrader", {}).get("grade_id")
         if gid in ("setup", "gpipe-solution", "stage", "pipeline-runner"):
             exec(compile(c.source, gid, "exec"), g)

@@ -22,16 +22,22 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder import markers
+from autograder.source import source_files, source_notebooks
+
 ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
+ASSIGNMENTS = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir() and source_files(p))
 POINTS = re.compile(r"\((\d+(?:\.\d+)?) points?\b")
 PART = re.compile(r"^##\s+Part\b.*$", re.M)
 
 
 def _nb(kind: str, assignment: str) -> list[nbformat.NotebookNode]:
-    paths = sorted((ROOT / kind / assignment).glob("*.ipynb"))
-    assert paths, f"{kind}/{assignment} holds no notebook"
-    return [nbformat.read(p, as_version=4) for p in paths]
+    if kind == "solutions":
+        nbs = list(source_notebooks(ROOT / kind / assignment).values())
+    else:
+        nbs = [nbformat.read(p, as_version=4) for p in sorted((ROOT / kind / assignment).glob("*.ipynb"))]
+    assert nbs, f"{kind}/{assignment} holds no notebook"
+    return nbs
 
 
 def _meta(cell) -> dict:
@@ -70,21 +76,11 @@ def test_every_written_answer_has_its_question_before_it(assignment):
 
 
 STUB = "YOUR ANSWER HERE"
-REGIONS = (("### BEGIN SOLUTION", "### END SOLUTION"), ("=== BEGIN MARK SCHEME ===", "=== END MARK SCHEME ==="))
 
 
 def _outside_regions(source: str) -> list[str]:
     """The non-empty lines of a cell that lie outside its solution and mark-scheme regions (stub lines aside)."""
-    out, depth = [], 0
-    for line in source.splitlines():
-        st = line.strip()
-        if any(st.startswith(b) for b, _ in REGIONS):
-            depth += 1
-        elif any(st.startswith(e) for _, e in REGIONS):
-            depth -= 1
-        elif depth == 0 and st and st != STUB:
-            out.append(st)
-    return out
+    return [st for st in markers.outside(source, markers.SOLUTION, markers.MARK_SCHEME) if st != STUB]
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

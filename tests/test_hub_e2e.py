@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder.source import load_solution
 from hub_harness import INSTRUCTOR, PASSWORD, STUDENTS, TEST_USERS, Hub, run, user_exists
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
@@ -50,7 +51,7 @@ with Gradebook("sqlite:///{db}", "{course}") as gb:
 
 
 def solution_source(grade_id: str) -> str:
-    nb = json.loads((ROOT / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_text())
+    nb = load_solution(ASSIGNMENT, NOTEBOOK)
     src = next("".join(c["source"]) for c in nb["cells"]
                if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
     src = re.sub(r"[ \t]*### BEGIN SOLUTION\n", "", src)
@@ -58,7 +59,7 @@ def solution_source(grade_id: str) -> str:
 
 
 def points(grade_ids: set[str]) -> float:
-    nb = json.loads((ROOT / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_text())
+    nb = load_solution(ASSIGNMENT, NOTEBOOK)
     return sum(c["metadata"]["nbgrader"].get("points", 0) for c in nb["cells"]
                if c["metadata"].get("nbgrader", {}).get("grade_id") in grade_ids)
 

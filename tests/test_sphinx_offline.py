@@ -1,14 +1,61 @@
-"""week7.sphinx_offline: missing assets stop the build with a fix; remote scripts are caught; scripts deduped."""
+"""The book's offline extension (tools/sphinx_ext/sphinx_offline.py): the book finds it where _config.yml says;
+missing assets stop the build with a fix; remote scripts are caught; scripts deduped."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 from sphinx.builders.html._assets import _JavaScript
 from sphinx.errors import ExtensionError
 
-from week7 import sphinx_offline as so
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _local_extensions() -> dict[str, str]:
+    conf = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    return (conf.get("sphinx") or {}).get("local_extensions") or {}
+
+
+def _load(name: str, folder: str):
+    """Import the extension the way Jupyter Book does: the folder, relative to _config.yml, on sys.path."""
+    path = (ROOT / folder).resolve()
+    spec = importlib.util.spec_from_file_location(name, path / f"{name}.py")
+    assert spec is not None and spec.loader is not None, f"{name}.py not found in {path}"
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+so = _load("sphinx_offline", _local_extensions().get("sphinx_offline", "tools/sphinx_ext"))
+
+
+def test_book_config_loads_the_extension_from_tools():
+    """Check that Jupyter Book's own config reader puts the extension in Sphinx's list and its folder (under
+    tools/, outside the course package) on sys.path, and that Sphinx can import it from there."""
+    from jupyter_book.config import get_final_config
+
+    assert "sphinx_offline" in _local_extensions(), "_config.yml lists no local extension sphinx_offline"
+    before = list(sys.path)
+    try:
+        conf, _ = get_final_config(user_yaml=ROOT / "_config.yml", sourcedir=ROOT,
+                                   cli_config={"latex_individualpages": False})
+        added = [p for p in sys.path if p not in before]
+        assert "sphinx_offline" in conf["extensions"]
+        assert added == [(ROOT / "tools" / "sphinx_ext").as_posix()], added
+        sys.modules.pop("sphinx_offline", None)
+        mod = importlib.import_module("sphinx_offline")
+        assert Path(mod.__file__).resolve().parent == ROOT / "tools" / "sphinx_ext"
+        assert callable(mod.setup)
+    finally:
+        sys.path[:] = before
+        sys.modules.pop("sphinx_offline", None)
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("week7.sphinx_offline")
 
 
 def test_missing_assets_name_the_fix(tmp_path):

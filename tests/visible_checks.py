@@ -1,7 +1,7 @@
 """Each listed mistake is caught by a VISIBLE test (imported by tests/test_exercise_0N_*.py).
 
 ``visible_tests_catch_each_fixture(assignment)`` runs, in this process, the test cells of every wrong-submission
-fixture in ``tests/fixtures/<assignment>`` as the student sees them (the fixture is the generated student version, so
+fixture made from ``tests/fixtures/<assignment>/make_fixtures.py`` as the student sees them (the fixture is the generated student version, so
 its test cells hold no hidden tests), with the fixture's answers, and asserts that exactly the cells listed in
 ``expected.json`` fail, each with an ``AssertionError`` whose message says what went wrong; and that the solution's
 answers pass every visible test. Cells that are neither answers, tests nor locked given code (the sweeps over the
@@ -17,6 +17,10 @@ import json
 from pathlib import Path
 
 import nbformat
+
+from autograder import markers
+from exercise_checks import fixturelib
+from autograder.source import load_solution
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,19 +52,18 @@ def _visible_failures(nb: nbformat.NotebookNode, answers: dict[str, str] | None 
 
 def visible_tests_catch_each_fixture(assignment: str, notebook: str) -> int:
     """Assert the contract above; returns the number of fixtures checked."""
-    folder = ROOT / "tests" / "fixtures" / assignment
+    folder = fixturelib.fixtures_for(assignment)
     expected = json.loads((folder / "expected.json").read_text())
-    solution = nbformat.read(ROOT / "solutions" / assignment / notebook, as_version=4)
-    answers = {c.metadata["nbgrader"]["grade_id"]: "\n".join(
-        ln for ln in c.source.splitlines() if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-        for c in solution.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
+    solution = load_solution(assignment, notebook)
+    answers = {c.metadata["nbgrader"]["grade_id"]: markers.answer(c.source) for c in solution.cells
+               if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
     release = nbformat.read(ROOT / "exercises" / assignment / notebook, as_version=4)
     failed = _visible_failures(release, answers)
     assert not failed, f"{assignment}: the solution fails visible tests: {({k: str(v) for k, v in failed.items()})}"
     problems = []
     for name, spec in expected.items():
         nb = nbformat.read(folder / name, as_version=4)
-        assert not any("BEGIN HIDDEN TESTS" in c.source for c in nb.cells), f"{name} holds hidden tests"
+        assert not any(markers.HIDDEN[0] in c.source for c in nb.cells), f"{name} holds hidden tests"
         failed = _visible_failures(nb)
         if sorted(failed) != sorted(spec["lost"]):
             problems.append(f"{name}: visible tests fail in {sorted(failed)}, expected exactly {sorted(spec['lost'])}")

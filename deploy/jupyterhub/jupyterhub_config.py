@@ -129,7 +129,9 @@ def nbgrader_config(is_instructor: bool) -> str:
         lines += [f"c.CourseDirectory.root = {str(s.workspace)!r}",
                   f"c.CourseDirectory.source_directory = {str(s.solutions)!r}",
                   f"c.CourseDirectory.release_directory = {str(s.exercises)!r}",
-                  f"c.CourseDirectory.db_url = {'sqlite:///' + str(s.db_path)!r}"]
+                  f"c.CourseDirectory.db_url = {'sqlite:///' + str(s.db_path)!r}",
+                  # solutions/*/*.md are the MyST sources of the notebooks: never copied into a release
+                  f"c.CourseDirectory.ignore = {list(s.ignore)!r}"]
         # the formgrader's own Generate Feedback would show students the hidden tests and mark schemes
         from autograder.workspace import FEEDBACK_GUARD
         return "\n".join(lines) + "\n" + FEEDBACK_GUARD

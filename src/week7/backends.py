@@ -120,24 +120,14 @@ def family_backend(name: str | None = None, batch_size: int = 64) -> LocalBacken
 
 
 def hub_backend(name: str, device: str | None = None, batch_size: int = 16) -> LocalBackend:
-    """Any causal LM that transformers loads, by hub name or local folder."""
+    """Any causal LM that transformers loads, by hub name or local folder, through ``week7.zoo.load`` (the one
+    loader: float32, left padding, a family copy's checksums checked, the same errors)."""
+    from week7 import zoo
+
     try:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForCausalLM.from_pretrained(name)
-    except OSError as e:
-        raise BackendError(
-            f"could not load {name!r} with transformers ({e.__class__.__name__}: {str(e).splitlines()[0]}). "
-            "Offline, or with HF_HUB_OFFLINE=1, only models already in the local cache or a local folder load: "
-            "unset W7_BACKEND to use the course family instead.") from e
-    if tok.pad_token is None and tok.eos_token is not None:
-        tok.pad_token = tok.eos_token
-    if device is None:
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = model.to(device).eval()
+        model, tok = zoo.load(name, device=device)
+    except (OSError, ValueError) as e:  # zoo.HubUnavailableError, ChecksumError, a file given for a folder
+        raise BackendError(f"{str(e).splitlines()[0]} Unset W7_BACKEND to use the course family instead.") from e
     return LocalBackend(f"hf:{name}", model, tok, batch_size=batch_size)
 
 

@@ -10,10 +10,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["SPECIAL_TOKENS", "CHARS", "build_tokenizer", "save_tokenizer"]
+__all__ = ["SPECIAL_TOKENS", "CHARS", "VOCAB", "VOCAB_SIZE", "PAD_ID", "BOS_ID", "EOS_ID", "UNK_ID", "char_ids",
+           "build_tokenizer", "save_tokenizer"]
 
 SPECIAL_TOKENS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 CHARS = ["\n"] + [chr(i) for i in range(32, 127)]
+# The family's one vocabulary: the tokenizer, the training loop and the model config all read it from here.
+VOCAB: dict[str, int] = {t: i for i, t in enumerate(SPECIAL_TOKENS + CHARS)}
+VOCAB_SIZE = len(VOCAB)
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = (VOCAB[t] for t in SPECIAL_TOKENS)
+
+
+def char_ids(text: str, *, bos: bool = True, eos: bool = True) -> list[int]:
+    """Token ids of ``text`` without building a tokenizer (the training loop's fast path): ``<bos>``, one id per
+    character (``<unk>`` for any other), ``<eos>``. The same ids as ``build_tokenizer()(text)`` plus ``<eos>``."""
+    return [BOS_ID] * bos + [VOCAB.get(c, UNK_ID) for c in text] + [EOS_ID] * eos
 
 
 def build_tokenizer():
@@ -21,7 +32,7 @@ def build_tokenizer():
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS + CHARS)}
+    vocab = dict(VOCAB)
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     tok.decoder = decoders.Fuse()

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from week7 import tasks as _tasks
+from week7.tokenizer import BOS_ID, EOS_ID, PAD_ID, VOCAB_SIZE, char_ids
 
 __all__ = ["ModelSpec", "FAMILY_SPECS", "MIXTURE", "make_config", "build_model", "mixture_document", "make_batch",
            "heldout_batches", "evaluate_loss", "train"]
@@ -42,7 +43,8 @@ class ModelSpec:
 
 
 # Equal data: every model sees the same stream of TOKENS training tokens (same seed, same order), so the family is
-# an equal-tokens comparison, not an equal-compute one (NOTES.md: the two tell opposite stories).
+# an equal-tokens comparison, not an equal-compute one (at equal compute a smaller model sees more tokens, so the
+# two comparisons can rank the family in opposite orders).
 TOKENS = 5_000_000
 FAMILY_SPECS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("w7-10k", d_model=16, n_layer=3, n_head=2, d_ff=48, lr=1e-2, warmup=20, tokens=TOKENS),
@@ -62,13 +64,13 @@ MAX_SHOTS = 8
 MAX_COT_SHOTS = 2
 
 
-def make_config(spec: ModelSpec, vocab_size: int = 100):
+def make_config(spec: ModelSpec, vocab_size: int = VOCAB_SIZE):
     from transformers import LlamaConfig
 
     return LlamaConfig(vocab_size=vocab_size, hidden_size=spec.d_model, intermediate_size=spec.d_ff,
                        num_hidden_layers=spec.n_layer, num_attention_heads=spec.n_head,
                        num_key_value_heads=spec.n_head, max_position_embeddings=512, rms_norm_eps=1e-5,
-                       tie_word_embeddings=True, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                       tie_word_embeddings=True, pad_token_id=PAD_ID, bos_token_id=BOS_ID, eos_token_id=EOS_ID,
                        rope_theta=10000.0)
 
 
@@ -106,16 +108,7 @@ def mixture_document(rng: random.Random, split: str = "train", max_chars: int = 
     return doc
 
 
-_VOCAB: dict[str, int] | None = None
-
-
-def _char_ids(text: str) -> list[int]:
-    global _VOCAB
-    if _VOCAB is None:
-        from week7.tokenizer import CHARS, SPECIAL_TOKENS
-
-        _VOCAB = {c: i for i, c in enumerate(SPECIAL_TOKENS + CHARS)}
-    return [1] + [_VOCAB.get(c, 3) for c in text] + [2]
+_char_ids = char_ids  # the tokenizer's ids, without building a tokenizer
 
 
 def make_batch(seed: int, step: int, batch_size: int, seq_len: int, split: str = "train", document=None):
