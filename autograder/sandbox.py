@@ -9,7 +9,9 @@ What the kernel gets:
 - new network (only a loopback of its own: no network), pid (it sees only its own processes; all of them die with
   the sandbox), ipc and uts namespaces; `--die-with-parent`; `--new-session` (no terminal injection).
 - an unprivileged user (uid 65534 unless W7_SANDBOX_UID says otherwise) with no capabilities and no_new_privs.
-- an environment of a few fixed variables (no secrets from the grader's environment).
+- an environment of a few fixed variables (no secrets from the grader's environment); among them
+  TRITON_INTERPRET=1 when no CUDA device is visible inside (Triton kernels, exercise 06, then run in Triton's CPU
+  interpreter) and TRITON_CACHE_DIR in the private /tmp (the kernel's home and the venv are read-only).
 - rlimits: CPU seconds, address space, processes (per sandbox user), file size, open files; no core dumps.
 - the kernel talks to the grader over unix sockets in a private folder (jupyter `ipc` transport), since it has
   no network.
@@ -120,8 +122,20 @@ def check(mode: str = "auto") -> Plan:
     return plan
 
 
+TRITON_CACHE = "/tmp/.triton"  # under the sandbox's private /tmp: writable, gone with the sandbox
+
+
+def cuda_visible_in_sandbox() -> bool:
+    """Whether a sandboxed kernel can see a CUDA device. wrap_argv mounts a minimal /dev (no /dev/nvidia*), so
+    today it never can; a sandbox that binds the GPU's device files must make this return True."""
+    return False
+
+
 def kernel_env(settings: Settings, threads: int) -> dict[str, str]:
     venv_bin = os.path.join(sys.prefix, "bin")
+    triton = {"TRITON_CACHE_DIR": TRITON_CACHE, "TRITON_HOME": TRITON_CACHE}
+    if not cuda_visible_in_sandbox():
+        triton["TRITON_INTERPRET"] = "1"  # Triton kernels (exercise 06) run in Triton's interpreter on the CPU
     return {
         "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
         "HOME": "/tmp",
@@ -141,6 +155,7 @@ def kernel_env(settings: Settings, threads: int) -> dict[str, str]:
         "OMP_NUM_THREADS": str(threads),
         "MKL_NUM_THREADS": str(threads),
         "NBGRADER_EXECUTION": "autograde",
+        **triton,
     }
 
 
