@@ -19,13 +19,13 @@ import pytest
 
 os.environ.setdefault("TRITON_INTERPRET", "1")  # before the notebook's cells import triton in this process
 
-from exercise_checks import fixtures_match_their_script, grades_as_designed  # noqa: E402
+from autograder.source import load_solution  # noqa: E402
+from exercise_checks import fixturelib, fixtures_made_from_their_list, grades_as_designed  # noqa: E402
 from visible_checks import _visible_failures, visible_tests_catch_each_fixture  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "06-attention-kernel"
 NOTEBOOK = "attention_kernel.ipynb"
-SOLUTION = ROOT / "solutions" / ASSIGNMENT / NOTEBOOK
 FIXTURES = ROOT / "tests" / "fixtures" / ASSIGNMENT
 ANSWERS = ("softmax", "flash_attention_forward", "layout_to_indices", "block_sparse_forward",
            "BlockSparseAttention", "block_sparse_attention")
@@ -37,8 +37,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("triton") is None,
                                 reason="triton is not installed: pip install -r requirements.txt (it pins 3.7.1)")
 
 
-def _graded(nb_path: Path) -> dict[str, nbformat.NotebookNode]:
-    nb = nbformat.read(nb_path, as_version=4)
+def _graded(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
     return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
             if c.metadata.get("nbgrader", {}).get("grade")}
 
@@ -51,13 +50,13 @@ def test_grading_solution_release_and_fixtures(artifacts):
 
 
 def test_fixtures_are_in_sync_with_their_script(tmp_path):
-    """Regenerating the fixtures from the committed student version gives the committed fixtures (at least 5)."""
-    fixtures_match_their_script(ASSIGNMENT, tmp_path, min_fixtures=5)
+    """The fixtures are made from their list at test time (at least five, none committed), cached per input hash."""
+    fixtures_made_from_their_list(ASSIGNMENT, tmp_path, min_fixtures=5)
 
 
 def test_points_and_manual_parts():
     """19 points: 15 autograded in eight cells, 4 in two hand-graded answers that carry a mark scheme."""
-    graded = _graded(SOLUTION)
+    graded = _graded(load_solution(ASSIGNMENT))
     auto = {g: c.metadata["nbgrader"]["points"] for g, c in graded.items() if c.cell_type == "code"}
     manual = {g: c for g, c in graded.items() if c.cell_type == "markdown"}
     assert auto == AUTO
@@ -74,7 +73,7 @@ def test_points_and_manual_parts():
         visible, hidden = c.source.split("### BEGIN HIDDEN TESTS")
         assert visible.count("assert") >= 2 and hidden.count("assert") >= 2, gid
         assert hidden.rstrip().endswith("### END HIDDEN TESTS"), f"{gid} must end with its hidden asserts"
-    intro = nbformat.read(SOLUTION, as_version=4).cells[0].source
+    intro = load_solution(ASSIGNMENT).cells[0].source
     assert "19 points in total: 15 autograded" in intro and "4 for two written answers" in intro
 
 
@@ -112,7 +111,7 @@ def test_visible_tests_catch_every_listed_mistake():
 def test_each_mistake_is_named_by_its_visible_test(fixture):
     """The visible failure's message names the mistake (the case, and what to look at)."""
     m = _mistakes()[fixture]
-    failures = _visible_failures(nbformat.read(FIXTURES / fixture, as_version=4))
+    failures = _visible_failures(nbformat.read(fixturelib.fixtures_for(ASSIGNMENT) / fixture, as_version=4))
     gid, text = m["visible"]
     assert gid in failures, f"{fixture}: the visible test {gid} passed; failed: {sorted(failures)}"
     assert text in str(failures[gid]), f"{fixture}: the failure of {gid} does not say {text!r}: {failures[gid]}"
@@ -120,5 +119,5 @@ def test_each_mistake_is_named_by_its_visible_test(fixture):
 
 def test_interpreter_is_on_in_the_notebook_without_a_gpu():
     """The setup cell turns the interpreter on before importing triton when there is no CUDA device."""
-    setup = next(c.source for c in nbformat.read(SOLUTION, as_version=4).cells if c.cell_type == "code")
+    setup = next(c.source for c in load_solution(ASSIGNMENT).cells if c.cell_type == "code")
     assert setup.index('os.environ.setdefault("TRITON_INTERPRET", "1")') < setup.index("import triton")
