@@ -1,7 +1,7 @@
 """Benchmark of exercise 06's Triton kernels: on a GPU against FlexAttention, SDPA and exercise 04; on a CPU the
 interpreter's timings.
 
-The kernels measured are the solution notebook's (solutions/06-attention-kernel/attention_kernel.ipynb): its setup
+The kernels measured are the solution notebook's (solutions/06-attention-kernel/attention_kernel.md): its setup
 cell and answer cells are executed here, so the notebook stays the one source. Exercise 04's PyTorch block-sparse
 version comes from its solution notebook the same way (benchmarks/bench_sparse_attention.py's loader).
 
@@ -39,25 +39,28 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is imported, here and in the notebook's cells
 
-import nbformat  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))  # autograder.source: the solution's one source (solutions/06-*/attention_kernel.md)
 
 from week7 import bench  # noqa: E402
 from week7.attention import reference_attention  # noqa: E402
 
-SOLUTION = ROOT / "solutions" / "06-attention-kernel" / "attention_kernel.ipynb"
+ASSIGNMENT = "06-attention-kernel"
+SOLUTION = ROOT / "solutions" / ASSIGNMENT / "attention_kernel.md"
 BLOCK = 128
 
 
 def load_solution() -> dict:
     """Run the notebook's setup cell (imports, block_layout, layout_mask) and its answer cells; return the namespace."""
+    from autograder.source import load_solution as read_source
+
     if not SOLUTION.is_file():
         raise SystemExit(f"{SOLUTION} is missing: this benchmark measures the exercise's reference solution")
     ns: dict = {"__name__": "bench_attention_kernel"}
-    cells = [c for c in nbformat.read(SOLUTION, as_version=4).cells if c.cell_type == "code"]
+    cells = [c for c in read_source(ASSIGNMENT).cells if c.cell_type == "code"]
     for c in [cells[0]] + [c for c in cells if c.metadata.get("nbgrader", {}).get("solution")]:
         exec(compile(c.source, f"{SOLUTION.name}:{c.metadata['nbgrader']['grade_id']}", "exec"), ns)
     for name in ("flash_attention_forward", "block_sparse_forward", "block_layout", "layout_mask"):

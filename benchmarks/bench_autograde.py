@@ -93,7 +93,9 @@ def pipeline(course: Path, assignment: str, subs: Path, tmp: Path, workers: int)
     s = Settings()
     s.course_root = course
     s.workspace = tmp / "ws"
-    nb_id = next((course / "solutions" / assignment).glob("*.ipynb")).stem
+    from autograder.source import solution_path
+
+    nb_id = solution_path(assignment, course_root=course).stem  # the .md source or a committed .ipynb
     import_folder(s, assignment, subs, [nb_id])
     t0 = time.perf_counter()
     res = autograde(s, assignment, workers=workers, progress=False)
