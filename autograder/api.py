@@ -179,13 +179,19 @@ def check_assignment(assignment: str, fixtures: Path, *, course_root: Path | Non
         ids = sorted(tpl.releases)
         solution = src / f"{ids[0]}.ipynb" if len(ids) == 1 else src
         release = committed / f"{ids[0]}.ipynb" if len(ids) == 1 else committed
-        jobs = [("solution", str(solution), None), ("release", str(release), None)]
+        # when the template has just graded the solution to record its results, that run is the solution's grade
+        # (every test cell passed and recorded); graded again against its own records otherwise
+        fresh_solution = tpl.reference_result
+        jobs = ([] if fresh_solution is not None else [("solution", str(solution), None)]) + [
+            ("release", str(release), None)]
         names = {}
         for i, name in enumerate(sorted(expected)):
             sid = f"fixture{i:02d}"
             names[sid] = name
             jobs.append((sid, str((fixtures / name).resolve()), None))
         results = run_batch(tpl, jobs, s, workers=workers)
+        if fresh_solution is not None:
+            results["solution"] = fresh_solution
 
     sol, rel = results["solution"], results["release"]
     gids = sorted(tpl.autograded)

@@ -291,6 +291,13 @@ class CompareRecords(NbGraderPreprocessor):
             if not ref:
                 continue
             ok, why = judge(ref, c, releases.get(gid))
+            got, problems = records_of(c)
+            conflicts = sorted(k for k, r in got.items() if r.get("conflict"))
+            if problems or conflicts:  # honest code never emits records: someone forged or broke them
+                CONTEXT.setdefault("flags", []).append(
+                    f"{gid}: " + "; ".join(list(dict.fromkeys(problems))[:3] +
+                                           ([f"{len(conflicts)} case(s) recorded twice with different values"]
+                                            if conflicts else [])))
             outs = list(c.get("outputs", []))
             if ok:
                 for i, o in enumerate(outs):  # an error after every case matched: kept as text, not scored

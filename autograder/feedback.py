@@ -117,6 +117,11 @@ def classify(cell: NotebookNode) -> dict:
         return {"status": "passed"}
     err = errors[0]
     ename, evalue = str(err.get("ename", "Error")), str(err.get("evalue", ""))
+    if ename == "AutograderMismatch":  # compare.py: the recorded results differ from the solution's
+        if "case '" not in evalue:  # only hidden cases: say which part, nothing else
+            return {"status": "failed", "kind": "hidden"}
+        return {"status": "failed", "kind": "visible", "line": None, "code": "",
+                "message": ("results differ from the solution's: " + evalue)[:2000]}
     if ename.startswith("Autograder"):
         return {"status": "failed", "kind": "autograder", "message": f"{ename}: {evalue}"}
     lines, hidden = regions(cell.source, HIDDEN)
@@ -175,6 +180,9 @@ def _output_text(o) -> str:
     return " ".join(" ".join(parts).split())
 
 
+from .compare import MIME as RECORD_MIME  # noqa: E402
+
+
 def feedback_notebook(nb: NotebookNode, *, secrets: set[str], titles: dict[str, str],
                       pending: set[str]) -> NotebookNode:
     """The student's feedback version of an autograded notebook (see the module docstring)."""
@@ -200,6 +208,8 @@ def feedback_notebook(nb: NotebookNode, *, secrets: set[str], titles: dict[str, 
         if c.cell_type == "code":
             kept = []
             for o in c.get("outputs", []):
+                if RECORD_MIME in (o.get("data") or {}):  # results for the grader (compare.py), not for people
+                    continue
                 text = _output_text(o)
                 if any(s in text for s in secrets):
                     kept.append(nbformat.v4.new_output("stream", name="stdout", text=REMOVED + "\n"))

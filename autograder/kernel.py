@@ -2,8 +2,9 @@
 
 `GuardedExecute` is nbgrader's Execute preprocessor plus:
 - the kernel starts inside the sandbox (sandbox.py) with a working folder holding only the student's files;
-- the integrity guard's hidden cells (guard.py) run before student code, after instructor cells and before each
-  autograded test cell; a failed check turns that test cell into an error (0 points) and flags the submission;
+- nothing of the grader runs in the kernel: test cells only record their results as plain data, and
+  compare.CompareRecords judges them afterwards in the grader's process (the in-kernel guard is gone, issue 15);
+- test cells run with the records of week7.checks kept under a budget of their own (max_record_bytes);
 - a whole-notebook wall-clock limit; a kernel that ignores an interrupt is killed after a grace period; a kernel
   that dies (memory, CPU time, os._exit) fails the remaining cells instead of the whole batch; test cells that
   never ran get an error (nbgrader would otherwise give full marks to a test cell with no output);
@@ -14,7 +15,7 @@ keeps its points (nbgrader gives 0 to a test cell that wrote anything to stderr)
 
 Infrastructure failures (CONTEXT["infra"], reasons): the grade of such a submission would say nothing about its
 answers, so pipeline.grade_one marks it "failed" instead of "graded". They are: the kernel does not start or
-nbclient stops outside a cell; the integrity guard cannot start; the kernel dies or hangs in instructor code
+nbclient stops outside a cell; the kernel dies or hangs in instructor code
 before any student code ran; an instructor code cell (locked, not graded: set-up, given helpers, demos) raises an
 error that does not come from the student's code. Instructor cells are restored from the release by nbgrader, so
 an error there comes either from the environment (a missing package, week7 not importable, a missing data file)
@@ -49,7 +50,6 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
 from . import sandbox
-from .guard import Guard
 
 from .compare import MIME as RECORD_MIME  # noqa: E402
 
@@ -73,7 +73,7 @@ def _is_instructor_code(cell) -> bool:
 
 def _is_student_code(cell) -> bool:
     """A code cell the student wrote: an answer cell or a cell they added (no nbgrader flags)."""
-    if cell.cell_type != "code" or "w7guard" in cell.metadata:
+    if cell.cell_type != "code":
         return False
     m = cell.metadata.get("nbgrader", {})
     return bool(m.get("solution")) or not (m.get("grade") or m.get("locked") or m.get("task"))
@@ -204,25 +204,6 @@ class GuardedExecute(Execute):
             *(_names(c.source, bound=True) for c in code if _is_student_code(c)))
         self._instructor_names = set(dir(builtins)) | _IPYTHON_NAMES | set().union(
             *(_names(c.source, bound=True) for c in code if not _is_student_code(c)))
-        from .guard import modules_imported
-
-        imported = modules_imported([c.source for c in nb.cells if c.cell_type == "code"])
-        guard = Guard(imported) if ctx.get("guard", True) else None
-        self._guard = guard
-        original = list(nb.cells)
-        cells: list[NotebookNode] = []
-        if guard is not None:
-            cells.append(self._hidden(guard.setup_code(), "setup", -1))
-        for c in original:
-            if guard is not None and _is_test(c):
-                seq, code = guard.check_code(c.source)
-                cells.append(self._hidden(code, "check", seq))
-            cells.append(c)
-            if guard is not None and _is_instructor_code(c):
-                code = guard.record_code(c.source)
-                if code:
-                    cells.append(self._hidden(code, "record", 0))
-        nb.cells = cells
         try:
             nb, resources = super().preprocess(nb, resources, km=km)
         except Exception as e:  # noqa: BLE001 - a broken kernel must not stop nbgrader (or the batch)
@@ -234,53 +215,19 @@ class GuardedExecute(Execute):
             self._finish(nb)
         return nb, resources
 
-    @staticmethod
-    def _hidden(code: str, kind: str, seq: int) -> NotebookNode:
-        return NotebookNode(cell_type="code", source=code, outputs=[], execution_count=None,
-                            metadata=NotebookNode(w7guard=NotebookNode(kind=kind, seq=seq)))
-
     def _stop(self, reason: str) -> None:
         if self._stopped is None:
             self._stopped = reason
             self._flags.append(reason)
 
     def _finish(self, nb: NotebookNode) -> None:
-        """Judge the guard's output, drop the hidden cells, fail test cells that did not run or were tampered."""
-        guard = self._guard
-        kept: list[NotebookNode] = []
-        pending: str | None = None
-        setup_ok = True
+        """Test cells that never ran get an error (nbgrader would give full marks to a cell with no output)."""
         for c in nb.cells:
-            g = c.metadata.get("w7guard")
-            if g is not None:
-                text = "".join(o.get("text", "") for o in c.get("outputs", []) if o.get("output_type") == "stream")
-                if g["kind"] == "setup":
-                    why = guard.verify(-1, text)
-                    if why is not None:
-                        setup_ok = False
-                        self._flags.append("integrity guard could not start: " + why +
-                                           (f" ({_first_error(c)})" if _first_error(c) else ""))
-                        if self._stopped is None:  # it runs before any student code: the environment is broken
-                            self._infra.append("the integrity guard could not start in the kernel"
-                                               + (f" ({_first_error(c)})" if _first_error(c) else ""))
-                elif g["kind"] == "check":
-                    pending = guard.verify(g["seq"], text) if setup_ok else "integrity guard not running"
-                continue
-            if _is_test(c):
-                ran = c.get("execution_count") is not None or c.get("outputs")
-                if pending is not None:
-                    c.outputs = list(c.get("outputs", [])) + [_error("AutograderIntegrityError", pending)]
-                    self._flags.append(f"{c.metadata['nbgrader']['grade_id']}: {pending}")
-                elif not ran:
-                    why = self._stopped or "not run"
-                    c.outputs = [_error("AutograderNotRun", why)]
-                pending = None
-            kept.append(c)
-        nb.cells = kept
+            if _is_test(c) and not (c.get("execution_count") is not None or c.get("outputs")):
+                c.outputs = [_error("AutograderNotRun", self._stopped or "not run")]
 
     # -- execution ---------------------------------------------------------------------------------------------
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
-        hidden = "w7guard" in cell.metadata
         if self._stopped is not None:
             if cell.cell_type == "code":
                 cell.outputs = [_error("AutograderNotRun", self._stopped)]
@@ -296,7 +243,7 @@ class GuardedExecute(Execute):
         self._student_ran |= student
         try:
             cell = await super().async_execute_cell(cell, cell_index, execution_count=execution_count,
-                                                    store_history=False if hidden else store_history)
+                                                    store_history=store_history)
         except Exception as e:  # noqa: BLE001 - DeadKernelError, CellTimeoutError, zmq errors
             if self._timed_out or type(e).__name__ == "CellTimeoutError":
                 self._stop(f"cell {cell_index} went over its time limit ({self.timeout} s) and did not stop when "
@@ -321,8 +268,6 @@ class GuardedExecute(Execute):
 
     @staticmethod
     def _name(cell) -> str:
-        if "w7guard" in cell.metadata:
-            return "the integrity guard's set-up"
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         return f"instructor cell {gid!r}" if gid else "an instructor cell"
 

@@ -75,6 +75,8 @@ class Template:
     solution_names: set[str] = field(default_factory=set)  # names the release's answer cells bind (kernel.py)
     # what the solution recorded ({notebook: {grade id: {case: record}}}, compare.py); None: this run makes them
     references: dict | None = None
+    # the solution's own Result when the references were made by this template (not read from the cache)
+    reference_result: "Result | None" = None
 
 
 def autograded_cells(source_dir: Path) -> dict[str, tuple[str, float]]:
@@ -167,6 +169,7 @@ def solution_references(tpl: Template, settings: Settings, work: Path) -> dict:
         raise ReferenceError_(f"{tpl.assignment}: test cell(s) {missing} record nothing: every autograded test "
                               f"cell must hand its results to the grader with week7.checks.record (compare.py)")
     compare.save_cached(tpl.assignment, key, refs)
+    tpl.reference_result = res
     print(f"[autograder] {tpl.assignment}: solution recorded "
           f"{sum(len(c) for per in refs.values() for c in per.values())} cases in {time.monotonic() - t0:.1f} s",
           flush=True)
@@ -253,7 +256,7 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
         kernel.CONTEXT.clear()
         kernel.CONTEXT.update(work=str(box), plan=plan if plan.mode != "none" else None, settings=settings,
                               threads=threads, notebook_timeout=settings.notebook_timeout_s, flags=[],
-                              guard=settings.guard, infra=[], solution_names=tpl.solution_names,
+                              infra=[], solution_names=tpl.solution_names,
                               references=tpl.references, release_sources=_release_sources(tpl),
                               probe_records=_probes(src, prep.notebooks, plan, settings, threads))
         try:

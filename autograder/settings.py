@@ -39,7 +39,6 @@ def is_litter(name: str) -> bool:
 class Settings:
     course_root: Path = REPO  # holds solutions/ and exercises/
     workspace: Path = field(default_factory=lambda: Path(os.environ.get("W7_WORKSPACE", REPO / "workspace")))
-    guard: bool = True  # the in-kernel integrity guard (off only to measure its cost)
     course_id: str = field(default_factory=lambda: os.environ.get("W7_COURSE_ID", "week7-advanced-transformers"))
     # per cell (nbgrader Execute.timeout) and per notebook (wall clock), seconds
     cell_timeout_s: int = field(default_factory=lambda: int(_env_float("W7_CELL_TIMEOUT", 120)))

@@ -5,7 +5,7 @@
 
 Baseline: one `nbgrader autograde <assignment>` command over all submissions (nbgrader's own workflow: one
 process, one submission after another, no sandbox). Pipeline: `autograder.workspace.autograde` with --workers
-processes (default 2), each submission in the bubblewrap sandbox with the integrity guard, merged into the
+processes (default 2), each submission in the bubblewrap sandbox merged into the
 gradebook. Both clocks include their start-up. The submissions are generated from the assignment's solution,
 its student version and its wrong-answer fixtures (when --fixtures is given or found); both graders must agree
 on every total, or the benchmark fails. Prints the times, the time per submission and the ratio.
@@ -133,7 +133,7 @@ def main() -> int:
         print(f"plain nbgrader autograde (serial, unsandboxed): {t_plain:7.1f} s  "
               f"{t_plain / a.n:5.2f} s/submission", flush=True)
         t_pipe, ours = pipeline(course, a.assignment, tmp / "subs", tmp, a.workers)
-        print(f"pipeline ({a.workers} workers, sandbox + guard):      {t_pipe:7.1f} s  "
+        print(f"pipeline ({a.workers} workers, sandbox):              {t_pipe:7.1f} s  "
               f"{t_pipe / a.n:5.2f} s/submission", flush=True)
         print(f"ratio (plain / pipeline): {t_plain / t_pipe:.2f}x   load average at end {os.getloadavg()[0]:.1f}")
         diff = {k: (plain.get(k), ours.get(k)) for k in students if plain.get(k) != ours.get(k)}

@@ -3,7 +3,7 @@
     nice -n 10 .venv/bin/python benchmarks/bench_grading.py               # every assignment under solutions/
     .venv/bin/python benchmarks/bench_grading.py 02-few-shot 04-sparse-attention
 
-Grades each solution with `autograder.api.grade` (real nbgrader, bubblewrap sandbox, integrity guard), one
+Grades each solution with `autograder.api.grade` (real nbgrader, bubblewrap sandbox, results compared outside the kernel), one
 assignment after the other with one worker, so no two gradings share the CPU. The time is the solution's
 grading run as the pipeline measures it (kernel start, the notebook's cells, nbgrader's passes), the same clock
 that `check_assignment` reports. Prints each time against the budget (`autograder.api.BUDGET_S`, 90 s on 2 cores,
