@@ -256,9 +256,9 @@ def test_feedback_says_passed_failed_and_why_without_hidden_tests(week):
 # a student function that reads the source of the test cell calling it (IPython's line cache, `inspect`) and prints
 # it from the test cell and, stashed, from the student's next answer cell and a last cell of their own
 FRED_ADD = """_seen = []
-def add(a, b):
+def _leak():
     import inspect, linecache
-    caller = inspect.currentframe().f_back
+    caller = inspect.currentframe().f_back.f_back
     src = ''.join(linecache.getlines(caller.f_code.co_filename))
     try:
         src += inspect.getsource(caller)
@@ -267,8 +267,11 @@ def add(a, b):
     if src not in _seen:
         _seen.append(src)
     print('TEST CELL SOURCE:', src)
+def add(a, b):
+    _leak()
     return int(a) + int(b)"""
-FRED_SQUARES = "print('STASHED:', *_seen, sep='\\n')\n" + EVE_SQUARES
+FRED_SQUARES = ("print('STASHED:', *_seen, sep='\\n')\ndef squares(n):\n    _leak()\n    if n < 0:\n"
+                "        raise ValueError(n)\n    return np.arange(n, dtype=np.int64) ** 2")
 FRED_LAST = "print('STASHED AGAIN:', *_seen, sep='\\n')"
 
 
@@ -307,7 +310,7 @@ def test_feedback_never_shows_a_test_cell_source_a_student_function_reads_and_pr
     page = html_of(ws, "fred")
     for line in secret:
         assert line not in page and html.escape(line) not in page and html.escape(line, quote=False) not in page, line
-    assert "TEST CELL SOURCE" not in page  # the test cell's own output is never shown
+    assert "TEST CELL SOURCE: # visible tests" not in page  # the test cell's own output is never shown
     assert fb.REMOVED in page  # the stashed copies printed from fred's own cells were replaced by the note
 
 
