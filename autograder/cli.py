@@ -35,15 +35,25 @@ def _settings(args) -> Settings:
             setattr(s, name + "_s", v)
     if getattr(args, "sandbox", None):
         s.sandbox = args.sandbox
-    try:  # the instructor workspace (gradebook, submissions): created on first use, private to its owner
-        s.workspace.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as e:
-        raise SystemExit(f"cannot create the instructor workspace {s.workspace}: {e}; pass --workspace or set "
-                         "W7_WORKSPACE to a folder you can write") from None
+    _preflight(s, args)
     from .workspace import write_nbgrader_config
 
     write_nbgrader_config(s)  # one gradebook: the formgrader uses the same course root (the workspace)
     return s
+
+
+# the commands that open the gradebook: a damaged one stops them before anything is written (preflight.py)
+GRADEBOOK_COMMANDS = frozenset({"autograde", "grade-all", "status", "export", "feedback", "grade-manual", "collect"})
+
+
+def _preflight(s: Settings, args) -> None:
+    """A damaged gradebook or a workspace that cannot be written: a message naming it and what to do (exit 2),
+    with nothing changed."""
+    from .preflight import check_gradebook, check_workspace
+
+    if getattr(args, "command", None) in GRADEBOOK_COMMANDS:
+        check_gradebook(s.workspace, s.db_path)
+    check_workspace(s.workspace)
 
 
 def _assignments(s: Settings, args) -> list[str]:
@@ -156,6 +166,11 @@ def cmd_autograde(args) -> int:
 
     s = _settings(args)
     _check_times(args)
+    from .runs import reap
+
+    line = reap(s.workspace)  # workers and kernels of an earlier run of this workspace that was killed
+    if line:
+        print(line)
     orphans = reap_orphans()  # kernels of an earlier run that was killed before it could stop them
     if orphans:
         print(f"stopped {len(orphans)} sandboxed kernel(s) left by an interrupted earlier run")

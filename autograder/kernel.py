@@ -189,6 +189,22 @@ class GuardedExecute(Execute):
             self.kernel_manager_class = SandboxedKernelManager
         return super().create_kernel_manager()
 
+    async def async_start_new_kernel(self, **kwargs):
+        await super().async_start_new_kernel(**kwargs)
+        from . import runs
+
+        runs.note_kernel(self.km)  # the next autograde run ends it if this run is killed (runs.py)
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        if isinstance(self.km, SandboxedKernelManager):  # sockets are bound: the kernel may write no more there
+            sandbox.seal_kernel_dir(CONTEXT.get("plan"), self.km._w7_dir)
+        return kc
+
+    # nbclient's sync names wrap its own async functions: point them at the ones above (nbconvert calls these)
+    start_new_kernel = run_sync(async_start_new_kernel)
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
     def preprocess(self, nb: NotebookNode, resources: dict, km=None):
         ctx = CONTEXT
         self._flags: list[str] = ctx.setdefault("flags", [])

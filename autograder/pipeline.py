@@ -325,6 +325,9 @@ def _probes(source_dir: Path, notebooks: dict, plan, settings: Settings, threads
 
 
 def _worker_init() -> None:
+    from . import runs
+
+    runs.note("worker")  # the next autograde run ends this worker if the run that started it is killed
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     import nbgrader.converters  # noqa: F401 - pay the import once per worker
 

@@ -3,8 +3,9 @@
 What the kernel gets:
 - a new mount namespace holding only: /usr (and the /bin, /lib symlinks), a few files of /etc (no secrets), the
   Python installation and the course virtual environment (read-only), the course package src/week7 (read-only),
-  a private /tmp, and its own working folder holding a copy of the student's notebooks and the assignment's data
-  files (read-write, thrown away after). No solutions/, exercises/, workspace/ (gradebook, other submissions),
+  a private /tmp (a tmpfs of W7_WRITE_BYTES: the bound on everything the kernel writes), and its own working
+  folder /tmp/work inside it, where a copy of the student's notebooks and the assignment's data files are bound
+  read-only and new files can be written (thrown away after). Everything else is read-only. No solutions/, exercises/, workspace/ (gradebook, other submissions),
   hidden tests, home folders or /work.
 - new network (only a loopback of its own: no network), pid (it sees only its own processes; all of them die with
   the sandbox), ipc and uts namespaces; `--die-with-parent`; `--new-session` (no terminal injection).
@@ -45,7 +46,7 @@ class SandboxUnavailable(RuntimeError):
 SANDBOX_UID = int(os.environ.get("W7_SANDBOX_UID", "65534"))
 SANDBOX_GID = int(os.environ.get("W7_SANDBOX_GID", "65534"))
 INNER_HOME = "/home/student"
-INNER_WORK = "/home/student/work"
+INNER_WORK = "/tmp/work"  # inside the one size-limited tmpfs (W7_WRITE_BYTES) that holds everything a kernel writes
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "nsswitch.conf", "localtime", "hosts", "passwd", "group", "mime.types",
              "ssl/openssl.cnf")
 
@@ -188,12 +189,12 @@ def wrap_argv(plan: Plan, cmd: list[str], *, work: Path, kernel_dir: Path | None
         p = Path("/etc") / f
         if p.exists():
             argv += ["--ro-bind", str(p), str(p)]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/home", "--tmpfs", "/root",
-             "--tmpfs", "/run"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(settings.write_bytes), "--tmpfs",
+             "/tmp", "--tmpfs", "/home", "--tmpfs", "/root", "--tmpfs", "/run"]
     if not probe:
         binds = _python_roots() + _course_package_dirs()
         made: set[str] = {"/", "/tmp", "/home", "/root", "/run", "/usr"}
-        for target in binds + [INNER_WORK] + ([str(kernel_dir)] if kernel_dir is not None else []):
+        for target in binds + ([str(kernel_dir)] if kernel_dir is not None else []):
             for anc in reversed(Path(target).parents):  # bwrap would create them 0700: unreadable after setpriv
                 a = str(anc)
                 if a not in made:
@@ -201,7 +202,7 @@ def wrap_argv(plan: Plan, cmd: list[str], *, work: Path, kernel_dir: Path | None
                     argv += ["--perms", "0755", "--dir", a]
         for r in binds:
             argv += ["--ro-bind", r, r]
-        argv += ["--bind", str(work), INNER_WORK]
+        argv += work_folder_argv(work)
         if kernel_dir is not None:
             argv += ["--bind", str(kernel_dir), str(kernel_dir)]
         for k, v in kernel_env(settings, threads).items():
@@ -209,11 +210,47 @@ def wrap_argv(plan: Plan, cmd: list[str], *, work: Path, kernel_dir: Path | None
         argv += ["--chdir", INNER_WORK]
     else:
         argv += ["--chdir", "/"]
+    argv += READ_ONLY_MOUNTS
     argv += ["--"]
     if plan.mode == "bwrap-root":
         argv += [plan.setpriv, f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_GID}", "--clear-groups",
                  "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
     return argv + list(cmd)
+
+
+# Everything but the size-limited /tmp (and the kernel's socket folder until seal_kernel_dir) is read-only: the
+# sandbox's root and the empty tmpfs under /home, /root, /run (writable by the sandbox user in user-namespace mode).
+READ_ONLY_MOUNTS = ["--remount-ro", "/", "--remount-ro", "/home", "--remount-ro", "/root", "--remount-ro", "/run"]
+
+
+def work_folder_argv(work: Path) -> list[str]:
+    """The kernel's working folder INNER_WORK, in the size-limited /tmp (W7_WRITE_BYTES for all it writes): a
+    folder the kernel may write new files into, with each file of `work` (the student's notebooks, the data
+    files) bound read-only at its place. Nothing the kernel writes there reaches the host's disk."""
+    argv = ["--perms", "0777", "--dir", INNER_WORK]
+    for p in sorted(work.rglob("*")):
+        dest = f"{INNER_WORK}/{p.relative_to(work).as_posix()}"
+        if p.is_symlink():
+            continue
+        if p.is_dir():
+            argv += ["--perms", "0777", "--dir", dest]
+        elif p.is_file():
+            argv += ["--ro-bind", str(p), dest]
+    return argv
+
+
+def seal_kernel_dir(plan: Plan | None, kernel_dir: Path) -> None:
+    """Once the kernel has bound its sockets (it answered kernel_info), take its socket folder back: as root it
+    becomes root's, so the kernel cannot write files into it (the one host folder it could write to). Without
+    root (user namespaces) the kernel runs as the folder's owner and could undo this: not done there."""
+    if plan is None or plan.mode != "bwrap-root":
+        return
+    for p in [kernel_dir, *kernel_dir.iterdir()]:
+        if p.is_file() and not p.is_symlink():  # the connection file; the sockets stay the kernel's
+            os.chown(p, 0, 0)
+            os.chmod(p, 0o644)
+    os.chown(kernel_dir, 0, 0)
+    os.chmod(kernel_dir, 0o711)
 
 
 def prepare_dirs(plan: Plan, *dirs: Path) -> None:

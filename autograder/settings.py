@@ -49,6 +49,9 @@ class Settings:
     max_processes: int = field(default_factory=lambda: int(_env_float("W7_MAX_PROCESSES", 256)))
     output_bytes_per_cell: int = field(default_factory=lambda: int(_env_float("W7_OUTPUT_BYTES", 200_000)))
     file_bytes: int = field(default_factory=lambda: int(_env_float("W7_FILE_BYTES", 256 * 2**20)))  # RLIMIT_FSIZE
+    # all a sandboxed kernel writes, in all files together: the size of its private /tmp (tmpfs), which holds its
+    # working folder too
+    write_bytes: int = field(default_factory=lambda: int(_env_float("W7_WRITE_BYTES", 512 * 2**20)))
     # files never copied from a submission (besides everything that is not one of the assignment's notebooks)
     # "*.md": the MyST sources of solutions/ (autograder/source.py) never go into a release with the notebooks
     ignore: tuple[str, ...] = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "*.md", "probes.py")

@@ -471,9 +471,13 @@ def autograde(s: Settings, assignment: str, students: list[str] | None = None, *
         tpl = make_template(assignment, s.solutions, Path(tmp), s, db=s.db_path)  # also registers it in ours
         jobs = [(st, str(submitted_dir(s, st, assignment)),
                  str(s.workspace / "autograded" / st / assignment)) for st, _ in todo]
+        from . import runs
+
+        runs.begin(s.workspace)  # the workers and kernels record themselves there (runs.py)
         try:
             return run_batch(tpl, jobs, s, workers=workers, on_result=on_result)
         finally:
+            runs.end()
             book.close()
             if bar is not None:
                 bar.close()

@@ -253,6 +253,67 @@ def test_feedback_says_passed_failed_and_why_without_hidden_tests(week):
     assert "Score: 0.5 / 1.0" in bob
 
 
+# a student function that reads the source of the test cell calling it (IPython's line cache, `inspect`) and prints
+# it from the test cell and, stashed, from the student's next answer cell and a last cell of their own
+FRED_ADD = """_seen = []
+def _leak():
+    import inspect, linecache
+    caller = inspect.currentframe().f_back.f_back
+    src = ''.join(linecache.getlines(caller.f_code.co_filename))
+    try:
+        src += inspect.getsource(caller)
+    except Exception:
+        pass
+    if src not in _seen:
+        _seen.append(src)
+    print('TEST CELL SOURCE:', src)
+def add(a, b):
+    _leak()
+    return int(a) + int(b)"""
+FRED_SQUARES = ("print('STASHED:', *_seen, sep='\\n')\ndef squares(n):\n    _leak()\n    if n < 0:\n"
+                "        raise ValueError(n)\n    return np.arange(n, dtype=np.int64) ** 2")
+FRED_LAST = "print('STASHED AGAIN:', *_seen, sep='\\n')"
+
+
+def hidden_lines(nb_path: Path) -> list[str]:
+    """The lines of every BEGIN/END HIDDEN TESTS region of the solution's test cells (stripped, non-empty)."""
+    out = []
+    for c in nbformat.read(nb_path, as_version=4).cells:
+        inside = False
+        for line in c.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and line.strip():
+                out.append(line.strip())
+    return out
+
+
+def test_feedback_never_shows_a_test_cell_source_a_student_function_reads_and_prints(tmp_path):
+    import html
+
+    ws, folder = tmp_path / "ws", tmp_path / "folder"
+    folder.mkdir()
+    fred = answered(RELEASE, None, **{"demo-add": FRED_ADD, "demo-squares": FRED_SQUARES})
+    fred.cells.append(nbformat.v4.new_code_cell(FRED_LAST))
+    fred.cells[-1].pop("id", None)
+    nbformat.write(fred, folder / "fred.ipynb")
+    for args in (("collect", "00-demo", "--from", str(folder)), ("autograde", "00-demo"), ("feedback", "00-demo")):
+        r = cli(ws, *args)
+        assert r.returncode == 0, r.stdout + r.stderr
+    # the attack worked in the grading kernel: the autograded notebook holds the hidden lines fred printed
+    graded = nbformat.read(ws / "autograded" / "fred" / "00-demo" / "demo.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in graded.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    secret = hidden_lines(SOLUTION)
+    assert len(secret) >= 4 and all(line in printed for line in secret), (secret, printed[:2000])
+    page = html_of(ws, "fred")
+    for line in secret:
+        assert line not in page and html.escape(line) not in page and html.escape(line, quote=False) not in page, line
+    assert "TEST CELL SOURCE: # visible tests" not in page  # the test cell's own output is never shown
+    assert fb.REMOVED in page  # the stashed copies printed from fred's own cells were replaced by the note
+
+
 def test_feedback_before_hand_grading_says_not_graded_yet(week):
     bob = week["html_before"]["bob"]
     assert "not graded yet" in bob and "written answers not graded yet (1)" in bob

@@ -162,3 +162,170 @@ def test_cli_errors_are_clear(tmp_path):
     assert r.returncode == 2 and "is not a folder of submissions" in r.stderr
     r = cli(tmp_path / "ws", "autograde", "00-demo", env={**os.environ, "PATH": "/nonexistent", "W7_SANDBOX": "bwrap"})
     assert r.returncode == 2 and "cannot sandbox student code: missing bwrap" in r.stderr, r.stderr
+
+
+# -- limits and faults (issue 15, point 5) ------------------------------------------------------------------------
+def with_cell(src: Path, code: str) -> str:
+    """The notebook `src` with a code cell of the student's own appended (no nbgrader metadata)."""
+    import nbformat
+
+    nb = nbformat.read(src, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(code))
+    nb.cells[-1].pop("id", None)
+    return nbformat.writes(nb)
+
+
+# writes 64 KiB files into the working folder, /tmp and the kernel's socket folder until each refuses (600 at
+# most), prints how far it got, then raises the last error: the bound is on all files together, not per file
+FILL = """import os, sys
+kdir = os.path.dirname(sys.argv[sys.argv.index('-f') + 1])
+written, last = {}, None
+for name, d in (('work', '.'), ('tmp', '/tmp'), ('kernel-dir', kdir)):
+    n, written[name] = 0, None
+    try:
+        for i in range(600):  # 37.5 MiB at most: a bound that does not hold shows as None, not a full disk
+            with open(os.path.join(d, f'w7fill-{name}-{i}'), 'wb') as f:
+                f.write(b'x' * 65536)
+            n += 65536
+    except OSError as e:
+        last = e
+        written[name] = [n, e.errno]
+print('W7FILL', written)
+raise last"""
+
+
+def test_writes_are_bounded_in_total_the_cell_errors_and_the_batch_goes_on(tmp_path):
+    subs, ws = tmp_path / "subs", tmp_path / "ws"
+    subs.mkdir()
+    (subs / "filler.ipynb").write_text(with_cell(SOLUTION, FILL))
+    (subs / "plain.ipynb").write_bytes(SOLUTION.read_bytes())
+    bound = 16 * 2**20
+    env = {**os.environ, "W7_WRITE_BYTES": str(bound)}
+    r = cli(ws, "grade-all", "00-demo", "--from", str(subs), "--submitted-at", "2026-12-01 12:00:00 UTC", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    state = {x["student"]: x for x in json.loads(cli(ws, "status", "00-demo", "--json").stdout)["00-demo"]}
+    assert state["plain"]["score"] == 5.0 and state["filler"]["score"] == 5.0, state  # the answers still count
+    import nbformat
+
+    cell = nbformat.read(ws / "autograded" / "filler" / "00-demo" / "demo.ipynb", as_version=4).cells[-1]
+    text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+    errors = [o for o in cell.outputs if o.output_type == "error"]
+    assert errors and errors[0].ename == "PermissionError", cell.outputs  # that cell errors
+    written = json.loads(text.split("W7FILL", 1)[1].strip().replace("'", '"').replace("None", "null"))
+    assert written["work"][1] == 28 and written["tmp"][1] == 28, written  # ENOSPC: one bound for both folders
+    assert 0.5 * bound < written["work"][0] + written["tmp"][0] <= bound, written
+    assert written["kernel-dir"] == [0, 13], written  # EACCES: the socket folder (on the host's disk) is sealed
+    # nothing reached the host: no such file in the host's temporary folders or in the workspace
+    import glob
+    import tempfile
+
+    left = [p for root in (tempfile.gettempdir(), str(ws)) for p in glob.glob(f"{root}/**/w7fill-*", recursive=True)]
+    assert not left, left[:5]
+
+
+SLOW = "import time\ntime.sleep(30)  # still grading when the run is killed"
+
+
+def test_a_killed_run_leaves_workers_and_kernels_the_next_run_ends_them(tmp_path):
+    from autograder import runs
+
+    subs, ws = tmp_path / "subs", tmp_path / "ws"
+    subs.mkdir()
+    for st in ("slow0", "slow1"):
+        (subs / f"{st}.ipynb").write_text(with_cell(SOLUTION, SLOW))
+    for st in ("ok2", "ok3"):
+        (subs / f"{st}.ipynb").write_bytes(SOLUTION.read_bytes())
+    assert cli(ws, "collect", "00-demo", "--from", str(subs)).returncode == 0
+    cmd = [sys.executable, "-m", "autograder", "--workspace", str(ws), "--course-root", str(COURSE),
+           "autograde", "00-demo", "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    recorded: list[tuple[str, int, int]] = []
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            recorded = [(k, int(p), int(s)) for f in ws.glob("running/*/*") for k, p, s in [f.name.split("-")]]
+            if sum(k == "kernel" for k, _, _ in recorded) >= 2:
+                break
+            time.sleep(0.2)
+    finally:
+        proc.kill()  # kill -9 of the parent only: its workers and their kernels go on
+        proc.wait()
+    assert sum(k == "kernel" for k, _, _ in recorded) >= 2 and sum(k == "worker" for k, _, _ in recorded) == 2, \
+        recorded
+    alive = [(k, p) for k, p, s in recorded if runs.start_time(p) == s]
+    assert len(alive) == len(recorded), f"expected every worker and kernel alive after the kill: {alive}"
+    r = cli(ws, "autograde", "00-demo", "--workers", "2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "stopped what an interrupted earlier autograde run left running: 2 worker(s) and " in r.stdout, r.stdout
+    still = [(k, p) for k, p, s in recorded if runs.start_time(p) == s]
+    assert not still, f"the next run left them running: {still}"
+    assert "graded 4 submission(s)" in r.stdout, r.stdout
+    assert {row[0]: row[2] for row in journal(ws)} == {"slow0": 5.0, "slow1": 5.0, "ok2": 5.0, "ok3": 5.0}
+    assert not list(ws.glob("running/*")), "the run that ended left its run folder"
+
+
+def make_gradebook(path: Path) -> None:
+    from nbgrader.api import Gradebook
+
+    with Gradebook("sqlite:///" + str(path), "w7-test-course") as gb:
+        gb.add_student("alice")
+
+
+GRADEBOOK_COMMANDS = [("autograde", "00-demo"), ("grade-all", "00-demo", "--from", "{subs}"), ("status", "00-demo"),
+                      ("export",), ("feedback", "00-demo"),
+                      ("grade-manual", "00-demo", "--student", "alice", "--grade-id", "demo-written", "--score", "1"),
+                      ("collect", "00-demo", "--from", "{subs}")]
+
+
+def test_a_corrupt_gradebook_names_the_newest_good_backup_and_changes_nothing(tmp_path):
+    ws, subs = tmp_path / "ws", tmp_path / "subs"
+    (ws / "backups").mkdir(parents=True)
+    subs.mkdir()
+    (subs / "alice.ipynb").write_bytes(SOLUTION.read_bytes())
+    good = ws / "backups" / "gradebook-20261201T100000Z.db"
+    make_gradebook(good)
+    older = ws / "backups" / "gradebook-20261130T100000Z.db"
+    make_gradebook(older)
+    bad_backup = ws / "backups" / "gradebook-20261202T100000Z.db"  # the newest backup is damaged too
+    bad_backup.write_bytes(good.read_bytes()[:2048])
+    for i, p in enumerate((older, good, bad_backup)):
+        os.utime(p, (1_700_000_000 + i * 3600,) * 2)
+    (ws / "gradebook.db").write_bytes(b"this is not sqlite" * 100)
+    before = tree_hash(ws)
+    for args in GRADEBOOK_COMMANDS:
+        r = cli(ws, *(a.format(subs=subs) for a in args))
+        out = r.stdout + r.stderr
+        assert r.returncode == 2, (args, out)
+        assert "Traceback" not in out and f"the gradebook {ws / 'gradebook.db'} is not a valid nbgrader gradebook" \
+            in out and "file is not a database" in out, (args, out)
+        assert f"cp {ws / 'gradebook.db'} {ws / 'gradebook.db.damaged'} && cp {good} {ws / 'gradebook.db'}" in out, out
+        assert tree_hash(ws) == before, f"{args[0]} changed the workspace"
+    assert not (ws / "nbgrader_config.py").exists()
+    # the restore command it prints works: the next command runs
+    r = subprocess.run(out.split("\n  ", 1)[1].split("\n", 1)[0], shell=True)
+    assert r.returncode == 0
+    r = cli(ws, "status", "00-demo")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_read_only_or_unwritable_workspace_says_which_folder_and_what_to_do(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    make_gradebook(ws / "gradebook.db")
+    before = tree_hash(ws)
+    base = [sys.executable, "-m", "autograder", "--workspace", str(ws), "--course-root", str(COURSE)]
+    ro = f"mount --bind {ws} {ws} && mount -o remount,ro,bind {ws} && exec \"$@\""
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", ro, "sh", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("cannot make a read-only mount here (unshare -m and mount need root or a user namespace)")
+    for args in (("status", "00-demo"), ("autograde", "00-demo"), ("export",)):
+        r = subprocess.run(["unshare", "-m", "sh", "-c", ro, "sh", *base, *args], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stdout + r.stderr)
+        assert f"the instructor workspace {ws} cannot be written (a read-only file system)" in r.stderr, r.stderr
+        assert "--workspace or set W7_WORKSPACE" in r.stderr
+    assert tree_hash(ws) == before
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    r = cli(blocker / "ws", "status", "00-demo")
+    assert r.returncode == 2 and f"cannot create the instructor workspace {blocker / 'ws'}" in r.stderr, r.stderr
