@@ -7,6 +7,7 @@ the parts it breaks, and the committed student version is what nbgrader generate
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import nbformat
@@ -185,6 +186,26 @@ def _answers_of(fixture: str) -> dict[str, str]:
     return answers
 
 
+@functools.lru_cache(maxsize=1)
+def _reference() -> dict:
+    """What the solution records, per test cell (in process: what the grader's reference run records)."""
+    reference = {gid: recs for gid, (recs, err) in _run_cells(fixturelib.solution_answers(ASSIGNMENT, NOTEBOOK)).items()}
+    assert all(reference.values()), "every test cell of the solution records its results"
+    return reference
+
+
+def test_every_fixture_loses_its_parts_by_comparison():
+    """A fast stand-in for the grading test: each listed fixture, run in process, records values that differ from
+    the solution's in exactly the test cells it must lose (the grader's comparison, autograder.compare.same)."""
+    _, mod = fixturelib._script(ASSIGNMENT)
+    wrong = []
+    for name, (lost, _, _) in mod.FIXTURES.items():
+        got = _lost(_reference(), _run_cells(_answers_of(name)))
+        if got != sorted(lost):
+            wrong.append(f"{name}: loses {got}, expected {sorted(lost)}")
+    assert not wrong, "\n".join(wrong)
+
+
 SHORTCUTS = ["wrong_shortcut_package_edit_distance.ipynb", "wrong_shortcut_package_edit_similarity.ipynb",
              "wrong_shortcut_package_char_accuracy.ipynb", "wrong_shortcut_package_exact_match.ipynb"]
 
@@ -198,8 +219,7 @@ def test_shortcuts_through_the_package_lose_their_part(fixture, monkeypatch):
     from week7 import metrics
 
     _, mod = fixturelib._script(ASSIGNMENT)
-    reference = {gid: recs for gid, (recs, err) in _run_cells(fixturelib.solution_answers(ASSIGNMENT, NOTEBOOK)).items()}
-    assert all(reference.values()), "every test cell of the solution records its results"
+    reference = _reference()
     run = _run_cells(_answers_of(fixture))
     assert _lost(reference, run) == sorted(mod.FIXTURES[fixture][0]), {g: str(e)[:200] for g, (_, e) in run.items() if e}
     if "edit_distance" in fixture or "edit_similarity" in fixture:
