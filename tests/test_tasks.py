@@ -130,8 +130,10 @@ def test_metrics():
     assert metrics.exact_match(" a ", "a") and not metrics.exact_match("a", "b")
     assert metrics.digit_accuracy("", "") == 1.0 and metrics.digit_accuracy("", "12") == 0.0
     assert metrics.word_accuracy("a b c", "a x c") == pytest.approx(2 / 3)
-    assert metrics.edit_distance("kitten", "sitting") == 3
-    assert metrics.edit_similarity("abc", "abd") == pytest.approx(2 / 3)
+    assert metrics.char_accuracy("abc", "abd") == pytest.approx(2 / 3) and metrics.char_accuracy("", "") == 1.0
+    assert metrics.char_accuracy("x7", "7") == 0.0 and metrics.char_accuracy(" 7 ", "7") == 1.0
+    assert metrics.char_accuracy("ositive", "positive") == 0.0  # position by position: not an edit distance
+    assert not hasattr(metrics, "edit_distance") and not hasattr(metrics, "edit_similarity")  # exercise 01's answers
     m, lo, hi = metrics.bootstrap_ci([0, 1] * 50, n_boot=500, seed=0)
     assert m == 0.5 and lo < 0.5 < hi and hi - lo < 0.3
     assert metrics.bootstrap_ci([1, 1, 1]) == (1.0, 1.0, 1.0)
@@ -140,7 +142,7 @@ def test_metrics():
         metrics.bootstrap_ci([])
     with pytest.raises(TypeError):
         metrics.exact_match(None, "a")
-    assert not math.isnan(metrics.edit_similarity("", "x"))
+    assert not math.isnan(metrics.char_accuracy("", "x"))
 
 
 

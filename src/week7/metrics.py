@@ -1,18 +1,18 @@
 """Metrics used by the model family's evidence: exact match, partial-credit metrics, bootstrap intervals.
 
-Exact match is discontinuous: one wrong digit scores 0. The partial-credit metrics beside it (per-digit accuracy,
-per-word accuracy, 1 - normalised edit distance) rise smoothly when a model improves smoothly; Schaeffer et al.
-(2023, "Are emergent abilities of large language models a mirage?") show that many "emergent" jumps are the choice
-of metric. This module is course infrastructure, not an exercise answer.
+Exact match is discontinuous: one wrong digit scores 0. The partial-credit metrics beside it (per-digit,
+per-character and per-word accuracy, counted position by position) rise smoothly when a model improves smoothly;
+Schaeffer et al. (2023, "Are emergent abilities of large language models a mirage?") show that many "emergent" jumps
+are the choice of metric. This module is course infrastructure, not an exercise answer: it holds no edit
+(Levenshtein) distance and no edit similarity, which exercise 01 asks students to write (its tests check that
+nothing in `week7` computes them).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 
-__all__ = ["exact_match", "digit_accuracy", "word_accuracy", "edit_distance", "edit_similarity", "bootstrap_ci"]
+__all__ = ["exact_match", "digit_accuracy", "word_accuracy", "char_accuracy", "bootstrap_ci"]
 
 
 def _check_str(**kwargs) -> None:
@@ -51,23 +51,20 @@ def word_accuracy(prediction: str, answer: str) -> float:
     return sum(x == y for x, y in zip(p, a)) / n
 
 
-def edit_distance(a: Sequence, b: Sequence) -> int:
-    """Levenshtein distance (insertions, deletions, substitutions each cost 1) between two sequences."""
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, y in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y))
-        prev = cur
-    return prev[-1]
+def char_accuracy(prediction: str, answer: str) -> float:
+    """Fraction of character positions right, aligned from the left, over the longer of the two stripped strings.
 
-
-def edit_similarity(prediction: str, answer: str) -> float:
-    """1 - character edit distance / length of the longer string, in [0, 1] (1 for equal strings)."""
+    The text twin of `digit_accuracy` (which aligns from the right, as digits of a number do):
+    ``char_accuracy("positiv", "positive") == 7/8``, ``("negative", "positive") == 4/8``, ``("7", "7") == 1``,
+    ``("x7", "7") == 0``, ``("", "") == 1``. A position-wise count, not an edit distance: one missing character at
+    the start shifts every position after it (``("ositive", "positive") == 0``).
+    """
     _check_str(prediction=prediction, answer=answer)
     p, a = prediction.strip(), answer.strip()
     n = max(len(p), len(a))
-    return 1.0 if n == 0 else 1.0 - edit_distance(p, a) / n
+    if n == 0:
+        return 1.0
+    return sum(x == y for x, y in zip(p, a)) / n
 
 
 def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:

@@ -60,7 +60,7 @@ class Task:
     description: str = ""
     sep: str = "="  # between question and answer in the direct style
     cot_cue: str | None = None  # between question and scratchpad in the cot style (None: no cot style)
-    partial_name: str = "edit_similarity"
+    partial_name: str = "char_accuracy"
 
     @property
     def styles(self) -> tuple[str, ...]:
@@ -251,7 +251,7 @@ class SentimentTask(Task):
     """Short template reviews labelled ``positive`` or ``negative``."""
 
     sep = " -> "
-    partial_name = "edit_similarity"
+    partial_name = "char_accuracy"
 
     def __init__(self, name: str = "sentiment"):
         self.name = name
@@ -328,7 +328,7 @@ class ChainTask(Task):
 
     sep = "="
     cot_cue = ":"
-    partial_name = "edit_similarity"
+    partial_name = "char_accuracy"
 
     def __init__(self, name: str = "chain"):
         self.name = name

@@ -219,7 +219,7 @@ class RecallTask(_V2Split, v1.Task):
     """Key-value recall: 2-8 ``key:value`` pairs of pseudo-words, then a key; the answer is its value."""
 
     sep = " -> "
-    partial_name = "edit_similarity"
+    partial_name = "char_accuracy"
 
     def __init__(self, name: str = "recall"):
         self.name = name
