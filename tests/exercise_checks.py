@@ -55,3 +55,32 @@ def grades_as_designed(assignment: str, artifacts: Path, points: float | None = 
         f"{BUDGET_S} s budget, generous for a loaded machine); measure it with "
         f"`python benchmarks/bench_grading.py {assignment}`: {summary}")
     return summary
+
+
+def cells_record_their_results(assignment: str, notebook: str, min_hidden_records: int = 2) -> int:
+    """Issue 15's contract for test cells, read from the solution: every autograded test cell records its results
+    (`week7.checks.record`), its hidden block holds records only (at least `min_hidden_records` record calls, no
+    assert: the grader compares the records with the solution's), and no test cell uses a week7 yardstick
+    (`week7.metrics`) that would compute the answer in the student's kernel. Returns the number of cells checked."""
+    import ast
+    import re
+
+    from autograder import markers
+    from autograder.source import load_solution
+
+    nb = load_solution(assignment, notebook)
+    cells = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+             and not c.metadata["nbgrader"].get("solution")]
+    for c in cells:
+        gid = c.metadata["nbgrader"]["grade_id"]
+        hidden = markers.hidden(c.source)
+        assert "from week7.checks import" in c.source and "record(" in markers.visible(c.source), gid
+        # a helper of the cell that calls record() counts as a record call
+        recorders = {"record"} | {f.name for f in ast.walk(ast.parse(c.source)) if isinstance(f, ast.FunctionDef)
+                                  and any(isinstance(n, ast.Call) and getattr(n.func, "id", "") == "record"
+                                          for n in ast.walk(f))}
+        calls = sum(len(re.findall(rf"\b{name}\(", hidden)) for name in recorders)
+        assert calls >= min_hidden_records, f"{gid}: {calls} record calls in the hidden block"
+        assert not re.search(r"^\s*assert\b|AssertionError", hidden, re.M), f"{gid}: an assert in the hidden block"
+        assert "metrics" not in c.source, f"{gid}: a week7.metrics yardstick in a test cell"
+    return len(cells)

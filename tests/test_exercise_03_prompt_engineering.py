@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from exercise_checks import fixtures_made_from_their_list, grades_as_designed
+from exercise_checks import cells_record_their_results, fixtures_made_from_their_list, grades_as_designed
 from visible_checks import visible_tests_catch_each_fixture
 
 ASSIGNMENT = "03-prompt-engineering"
@@ -28,3 +28,8 @@ def test_visible_tests_catch_every_listed_mistake():
     """Each fixture (one likely mistake, listed in its make_fixtures.py) fails exactly its cells' VISIBLE tests, with
     an assertion message, in process; the solution passes them all (no model, no nbgrader)."""
     assert visible_tests_catch_each_fixture(ASSIGNMENT, "prompt_engineering.ipynb") >= 15
+
+
+def test_test_cells_only_record():
+    """Every test cell records its results for the grader, its hidden block holds only records, no yardstick."""
+    assert cells_record_their_results(ASSIGNMENT, "prompt_engineering.ipynb") == 7

@@ -3,6 +3,7 @@ cases, including malformed model outputs (empty, extra text, wrong length)."""
 
 import math
 
+import numpy as np
 import pytest
 
 from week7 import metrics
@@ -140,6 +141,12 @@ def test_metrics():
     assert metrics.bootstrap_ci([0, 1, 1, 0], seed=1) == metrics.bootstrap_ci([0, 1, 1, 0], seed=1)
     with pytest.raises(ValueError, match="empty"):
         metrics.bootstrap_ci([])
+    # not exercise 03's paired_bootstrap (whose draw is np.random.default_rng(seed).integers(0, n, (n_boot, n))):
+    # applied to b - a it gives another interval, so it is no shortcut (fixture wrong_bootstrap_ci_shortcut)
+    d = np.tile(np.array([1.0, 0.0, 0.0, -1.0, 1.0]), 20)
+    idx = np.random.default_rng(0).integers(0, d.size, size=(2000, d.size))
+    contract = tuple(np.quantile(d[idx].mean(axis=1), [0.025, 0.975]))
+    assert metrics.bootstrap_ci(d, n_boot=2000, alpha=0.05, seed=0)[1:] != pytest.approx(contract, abs=1e-9)
     with pytest.raises(TypeError):
         metrics.exact_match(None, "a")
     assert not math.isnan(metrics.char_accuracy("", "x"))

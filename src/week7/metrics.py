@@ -68,7 +68,12 @@ def char_accuracy(prediction: str, answer: str) -> float:
 
 
 def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of ``values`` and its percentile bootstrap interval: ``(mean, low, high)`` at level ``1 - alpha``."""
+    """Mean of ``values`` and its percentile bootstrap interval: ``(mean, low, high)`` at level ``1 - alpha``.
+
+    The resamples come from a stream of their own, ``SeedSequence(seed, spawn_key=(1,))``, not from
+    ``np.random.default_rng(seed)``: exercise 03 asks students to write a paired bootstrap with exactly that draw
+    (``paired_bootstrap``), and this function must not answer it (``bootstrap_ci(b - a)`` gives another interval).
+    """
     x = np.asarray(values, dtype=np.float64).ravel()
     if x.size == 0:
         raise ValueError("bootstrap_ci needs at least one value, got an empty sequence")
@@ -76,7 +81,7 @@ def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0)
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
     idx = rng.integers(0, x.size, size=(n_boot, x.size))
     means = x[idx].mean(axis=1)
     lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
