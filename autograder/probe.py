@@ -14,11 +14,13 @@ sandbox's working folder):
                "case": "probe n=16384",                  # the case name the probe records (more are kept too)
                "memory_mb": 192,                         # address space allowed above the baseline (see below)
                "timeout_s": 60,                          # wall clock for the whole process
-               "code": "...python that calls the student's functions and week7.checks.record(...)..."}]
+               "code": "...python that calls the student's functions and week7.checks.record(...)...",
+               "before": "...optional python run before the student's cells (after the limit is set)..."}]
 
 The probe's script is, in order: the notebook's code cells except the test cells, each filtered by `ast` to
 imports, function and class definitions and module-level assignments of constants (`keep`; so top-level
-experiments of a student, figures and prints are not run), then the probe's code. The harness around it:
+experiments of a student, figures and prints are not run), then the probe's code; a probe's optional `before` code
+runs before the student's cells (to take a function away, say). The harness around it:
 
 - imports what the set-up cells import, then measures the process's address space (VmSize: python + torch + the
   course package, about 600 MB on the course machine) and sets RLIMIT_AS, soft and hard, to that baseline plus
@@ -176,6 +178,10 @@ def _w7_emit(case, value, *, rtol=1e-4, atol=1e-6):
 _w7_checks.record = _w7_emit
 _w7_out.write("W7PROBE base %d limit %d\\n" % (_w7_base, _w7_limit))
 _w7_out.flush()
+
+# --- the probe's set-up, before the student's code
+{before}
+
 {student}
 
 # --- the probe
@@ -200,6 +206,7 @@ def script(nb: NotebookNode, probe: dict, *, threads: int = 1, token: str = "") 
     imports, student = notebook_code(nb)
     return HARNESS.format(threads=int(threads), imports=imports, memory_mb=int(probe["memory_mb"]),
                           cpu_s=int(float(probe["timeout_s"])) + 5, student=student,
+                          before=textwrap.dedent(probe.get("before", "")),
                           code=textwrap.dedent(probe["code"]), token=token)
 
 

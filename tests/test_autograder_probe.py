@@ -56,9 +56,21 @@ def test_the_solution_fits_and_records_the_right_values(solution):
     rows = mem.records["probe n=16384 rows"]["value"]
     assert rows["t"] == "array" and rows["dtype"] == "float32" and rows["shape"] == [1, 4, 50, 8]
     assert mem.peak < mem.limit and mem.limit - mem.base == 256 * 2**20
-    nnz = probe.run_one(solution, probes["sparse-attention-nnz"])
-    assert nnz.status == "ok", nnz.stderr
-    assert nnz.records["probe nnz n=1000003"]["value"] == {"t": "int", "v": 5578750793}
+    dense = probe.run_one(solution, probes["sparse-attention-dense"])
+    assert dense.status == "ok", dense.stderr
+    assert sorted(r["value"]["shape"] for r in dense.records.values()) == [[1, 1, 1, 4], [1, 2, 20, 8],
+                                                                                 [2, 3, 33, 16]]
+
+
+@pytest.mark.parametrize("answer", [
+    "def masked_attention(q, k, v, mask):\n    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)",
+    "from torch.nn.functional import scaled_dot_product_attention as sdpa\n"
+    "def masked_attention(q, k, v, mask):\n    return sdpa(q, k, v, attn_mask=mask)",
+])
+def test_masked_attention_through_the_fused_kernel_records_nothing(solution, answer):
+    p = next(p for p in probe.load_probes(SOURCE) if p["grade_id"] == "sparse-attention-dense")
+    res = probe.run_one(_with_answer(solution, "sparse-attention-dense-code", answer), p)
+    assert res.records == {} and "not available" in res.stderr, (res.status, res.stderr[-400:])
 
 
 def test_run_returns_records_by_grade_id_and_case(solution, tmp_path):
