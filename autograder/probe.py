@@ -121,16 +121,30 @@ def _is_test(cell: NotebookNode) -> bool:
     return bool(meta.get("grade")) and not meta.get("solution")
 
 
-def notebook_code(nb: NotebookNode) -> tuple[str, str]:
-    """(imports of the locked set-up cells, the kept code of every non-test code cell in order)."""
+def _locked_sources(source: NotebookNode | None) -> dict[str, str] | None:
+    if source is None:
+        return None
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+            if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("grade_id")}
+
+
+def notebook_code(nb: NotebookNode, source: NotebookNode | None = None) -> tuple[str, str]:
+    """(imports of the locked set-up cells, the kept code of every non-test code cell in order).
+
+    `source`: the instructor's notebook; a locked cell's code is then taken from it (by grade id), whatever the
+    submission holds, and a locked cell it does not have is dropped."""
     imports, kept = [], []
+    locked = _locked_sources(source)
     for cell in nb.cells:
         if cell.cell_type != "code" or _is_test(cell):
             continue
-        code = keep(cell.source)
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        text = cell.source
+        if meta.get("locked") and not meta.get("solution") and locked is not None:
+            text = locked.get(meta.get("grade_id"), "")
+        code = keep(text)
         if not code.strip():
             continue
-        meta = cell.get("metadata", {}).get("nbgrader", {})
         if meta.get("locked") and not meta.get("solution"):  # instructor code (nbgrader restores locked cells)
             try:
                 imports += [ast.unparse(s) for s in ast.parse(code).body if isinstance(s, (ast.Import, ast.ImportFrom))]
@@ -201,9 +215,10 @@ _w7_out.flush()
 '''
 
 
-def script(nb: NotebookNode, probe: dict, *, threads: int = 1, token: str = "") -> str:
+def script(nb: NotebookNode, probe: dict, *, threads: int = 1, token: str = "",
+           source: NotebookNode | None = None) -> str:
     """The probe's python script for notebook `nb` (its set-up, the student's kept code, the probe's code)."""
-    imports, student = notebook_code(nb)
+    imports, student = notebook_code(nb, source)
     return HARNESS.format(threads=int(threads), imports=imports, memory_mb=int(probe["memory_mb"]),
                           cpu_s=int(float(probe["timeout_s"])) + 5, student=student,
                           before=textwrap.dedent(probe.get("before", "")),
@@ -245,15 +260,17 @@ def _parse(stdout: str, token: str) -> tuple[dict[str, dict], dict[str, int], bo
     return records, info, done
 
 
-def run_one(nb: NotebookNode, probe: dict, *, plan=None, settings=None, threads: int = 1) -> Outcome:
-    """Run one probe on notebook `nb`; never raises for a bad submission."""
+def run_one(nb: NotebookNode, probe: dict, *, plan=None, settings=None, threads: int = 1,
+            source: NotebookNode | None = None) -> Outcome:
+    """Run one probe on notebook `nb` (`source`: the instructor's notebook, for the locked cells); never raises
+    for a bad submission."""
     from . import sandbox
     from .settings import Settings
 
     t0 = time.monotonic()
     token = secrets.token_hex(8)
     try:
-        text = script(nb, probe, threads=threads, token=token)
+        text = script(nb, probe, threads=threads, token=token, source=source)
     except Exception as e:  # noqa: BLE001
         return Outcome({}, f"error: {type(e).__name__}: {e}", 0.0)
     settings = settings or Settings()
@@ -304,6 +321,20 @@ def run_one(nb: NotebookNode, probe: dict, *, plan=None, settings=None, threads:
                    info.get("limit", 0), info.get("peak", 0), stderr)
 
 
+def _source_for(source_dir: Path, nb: NotebookNode) -> NotebookNode | None:
+    """The instructor's notebook of `source_dir` that `nb` is a copy of (most grade ids in common), or None."""
+    try:
+        from .source import source_notebooks
+
+        ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
+        best = max(source_notebooks(source_dir).values(),
+                   key=lambda s: len(ids & {c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                                            for c in s.cells}), default=None)
+        return best
+    except Exception:  # noqa: BLE001 - no readable source: the submission's (nbgrader-restored) locked cells
+        return None
+
+
 def run(source_dir: Path, nb: NotebookNode, *, plan, settings, threads: int = 1) -> dict[str, dict[str, dict]]:
     """grade_id -> case -> record ({"case", "value", "rtol", "atol"}) from every probe of `source_dir/probes.py`.
 
@@ -311,8 +342,10 @@ def run(source_dir: Path, nb: NotebookNode, *, plan, settings, threads: int = 1)
     A probe that crashes, runs out of memory or time records nothing. Never raises for a bad submission.
     """
     out: dict[str, dict[str, dict]] = {}
-    for probe in load_probes(Path(source_dir)):
-        res = run_one(nb, probe, plan=plan, settings=settings, threads=threads)
+    probes = load_probes(Path(source_dir))
+    source = _source_for(Path(source_dir), nb) if probes else None
+    for probe in probes:
+        res = run_one(nb, probe, plan=plan, settings=settings, threads=threads, source=source)
         out.setdefault(probe["grade_id"], {}).update(res.records)
     return out
 

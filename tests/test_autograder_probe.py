@@ -134,3 +134,20 @@ def test_a_notebook_without_the_function_records_nothing(solution):
     res = probe.run_one(nb, {"grade_id": "g", "case": "c", "memory_mb": 64, "timeout_s": 60,
                              "code": "record('c', pattern_nnz(10, 0, 3, 0))"})
     assert res.records == {} and res.status == "exit 1"
+
+
+def test_locked_cells_come_from_the_instructors_source(solution, tmp_path):
+    """A submission whose set-up cell was edited (here: emptied of its imports) is probed with the source's."""
+    import shutil
+
+    shutil.copy(SOURCE / "sparse_attention.md", tmp_path / "sparse_attention.md")
+    (tmp_path / "probes.py").write_text(
+        "PROBES = [{'grade_id': 'g', 'case': 'c', 'memory_mb': 64, 'timeout_s': 60,\n"
+        "           'code': \"record('c', pattern_nnz(100, 8, 8, 8))\"}]\n")
+    nb = copy.deepcopy(solution)
+    setup = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "sparse-attention-given-02")
+    setup.source = "import sys\n"
+    assert probe.run(tmp_path, nb, plan=None, settings=Settings())["g"]["c"]["value"] == {"t": "int", "v": 2037}
+    bare = probe.run_one(nb, {"grade_id": "g", "case": "c", "memory_mb": 64, "timeout_s": 60,
+                              "code": "record('c', pattern_nnz(100, 8, 8, 8))"})
+    assert bare.records == {}  # without the source, the edited set-up lacks torch
