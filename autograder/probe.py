@@ -50,7 +50,6 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
 from nbformat import NotebookNode
 

@@ -11,7 +11,9 @@ the solution peaks 111-118 MB above the baseline, 4-11 s for the whole process (
 compute). Dense attention under the pattern fails (its mask alone is 16384^2 index differences; the scores are
 4 x 16384^2 float32 = 4 GiB: "tried to allocate 268435456 bytes"), and so does a loop over query blocks that
 scores every key (block x n scores per block, 704 MB: "tried to allocate 134217728 bytes"). The records are
-values (rows of the output and per-position sums), so only computing them within the limit records them.
+the output's shape, dtype and finiteness: what any block-sparse attention returns, right or wrong in its values
+(those are graded by the output and gradient cells), so that a wrong pattern loses those parts and not this one
+too. The process must finish under the limit to record them at all.
 
 sparse-attention-dense: masked_attention with PyTorch's fused attention taken away (F.scaled_dot_product_attention,
 torch._C._nn.scaled_dot_product_attention and FlexAttention raise), before the student's code is read: Task 2 asks
@@ -46,8 +48,9 @@ gen = torch.Generator().manual_seed(40)
 B, H, n, d = 1, 4, 16384, 8
 q, k, v = (torch.randn(B, H, n, d, generator=gen) for _ in range(3))
 out = block_sparse_attention(q, k, v, 8, 32, 8, block_size=512)
-record("probe n=16384 rows", out[:, :, ::331].contiguous(), rtol=1e-4, atol=1e-5)
-record("probe n=16384 sums", out.double().sum(dim=(0, 1, 3)).float()[::97].contiguous(), rtol=1e-4, atol=1e-4)
+# what any block-sparse attention returns, right or wrong in its values (those are graded by the output and
+# gradient cells): finishing under the limit is the property
+record("probe n=16384 rows", [list(out.shape), str(out.dtype), bool(torch.isfinite(out).all())])
 ''',
     },
     {
