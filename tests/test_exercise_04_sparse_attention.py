@@ -11,12 +11,13 @@ their test cells in process.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder import markers
+from autograder import markers, probe
 from autograder.source import load_solution
 from exercise_checks import fixtures_made_from_their_list, grades_as_designed
 
@@ -63,8 +64,10 @@ def test_points_and_manual_parts():
         assert c.source.splitlines()[0].startswith('"""Check that'), gid
         assert not markers.problems(c.source), (gid, markers.problems(c.source))
         visible, hidden = markers.visible(c.source), markers.hidden(c.source)
-        assert visible.count("assert") >= 2 and hidden.count("assert") >= 2, gid
-        assert c.source.rstrip().endswith(markers.HIDDEN[1]), f"{gid} must end with its hidden asserts"
+        assert visible.count("assert") >= 2 and hidden.count("record(") >= 2, gid
+        assert "assert" not in hidden and "_ref" not in hidden, f"{gid}: hidden blocks only record (no yardstick)"
+        assert "reference_attention" not in c.source, f"{gid}: no masked reference from the package"
+        assert c.source.rstrip().endswith(markers.HIDDEN[1]), f"{gid} must end with its hidden records"
 
 
 def test_no_raw_citation_role_or_missing_file_in_the_student_version():
@@ -85,6 +88,10 @@ def test_answers_are_not_importable_from_the_package():
         assert not hasattr(attention, name) and not hasattr(week7, name), name
     text = (ROOT / "src" / "week7" / "attention.py").read_text()
     assert "j % s == 0" not in text and "% s" not in text, "the pattern's formula belongs to the students"
+    # masked attention with an arbitrary mask is masked_attention (Task 2): the package's yardstick takes none
+    assert list(inspect.signature(attention.reference_attention).parameters) == ["q", "k", "v", "is_causal"]
+    chapter = (ROOT / "chapters" / "06-efficient-attention.md").read_text()
+    assert "j % k == 0" not in chapter and "(j <= i)" not in chapter, "chapter 06 must not build Task 1a's mask"
 
 
 def _namespace(edits: dict[str, list[tuple[str, str]]] | None = None) -> dict:
@@ -137,6 +144,11 @@ def test_each_mistake_fails_a_visible_test_that_names_it(fixture):
     m = _mistakes()[fixture]
     failures = _visible_failures(_namespace({m["cell"]: m["edits"]}))
     failed = sorted(gid for gid, msg in failures.items() if msg)
+    if m["visible"] is None:  # right values: only the grader's probe sees it (tests/test_autograder_probe.py runs it)
+        assert failed == [], f"{fixture}: visible tests failed in {failed}: {failures}"
+        assert m["probe"] in {p["grade_id"] for p in probe.load_probes(ROOT / "solutions" / ASSIGNMENT)}
+        assert m["lost"] == [m["probe"]]
+        return
     assert failed == sorted(m["lost"]), f"{fixture}: visible tests failed in {failed}, it loses {m['lost']}: {failures}"
     gid, text = m["visible"]
     assert text in failures[gid], f"{fixture}: the visible failure of {gid} does not say {text!r}: {failures[gid]}"

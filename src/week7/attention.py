@@ -1,8 +1,8 @@
 """Attention infrastructure for the sparse-attention chapter and exercise: never an exercise's answer.
 
 What is here:
-- ``reference_attention``: dense attention through ``torch.nn.functional.scaled_dot_product_attention``, the
-  yardstick every other attention is compared with (an optional boolean mask, True = may attend).
+- ``reference_attention``: dense attention through ``torch.nn.functional.scaled_dot_product_attention``, causal
+  or not, the yardstick of the chapters (no mask: attention under a mask is exercise 04's ``masked_attention``).
 - ``LargestTensor``: a ``TorchFunctionMode`` that records the largest tensor any operation creates, so that a test
   can check how much memory an algorithm allocates without timing anything.
 - ``pattern_figure``: an attention mask as a heatmap in the course style.
@@ -47,27 +47,24 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[int, i
     return tuple(q.shape)  # type: ignore[return-value]
 
 
-def reference_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
-                        is_causal: bool = False) -> torch.Tensor:
-    """Dense softmax(q k^T / sqrt(d)) v with PyTorch's fused kernel; the yardstick for every other version.
+def reference_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, is_causal: bool = False) -> torch.Tensor:
+    """Dense softmax(q k^T / sqrt(d)) v with PyTorch's fused kernel, causal or not; the yardstick the chapters use.
+
+    It takes no mask on purpose: attention under an arbitrary boolean mask is what students write in exercise 04
+    (``masked_attention``), so the course package does not offer it.
 
     Args:
         q, k, v: (B, H, n, d) tensors of one dtype and device.
-        mask: optional (n, n) boolean tensor, True where query i may attend to key j (every row needs a True).
-        is_causal: use the causal mask (cannot be combined with ``mask``).
+        is_causal: query i attends to keys 0 .. i only.
 
     Returns:
         (B, H, n, d) tensor, the dtype of q.
     """
     check_qkv(q, k, v)
-    if mask is not None:
-        n = q.shape[-2]
-        if mask.dtype != torch.bool or tuple(mask.shape) != (n, n):
-            raise ValueError(f"mask must be a boolean tensor of shape ({n}, {n}), got {mask.dtype} "
-                             f"{tuple(mask.shape)}")
-        if is_causal:
-            raise ValueError("give either mask or is_causal=True, not both (put causality into the mask)")
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
+    if not isinstance(is_causal, bool):
+        raise TypeError(f"is_causal must be True or False, got {type(is_causal).__name__} (this function takes no "
+                        "mask: attention under a mask is exercise 04's masked_attention)")
+    return F.scaled_dot_product_attention(q, k, v, is_causal=is_causal)
 
 
 def _outputs(out) -> list[torch.Tensor]:
