@@ -77,6 +77,7 @@ class Template:
     references: dict | None = None
     # the solution's own Result when the references were made by this template (not read from the cache)
     reference_result: "Result | None" = None
+    reference_error: str | None = None  # why the solution could not be graded (then nothing can be)
 
 
 def autograded_cells(source_dir: Path) -> dict[str, tuple[str, float]]:
@@ -120,7 +121,11 @@ def make_template(assignment: str, source_parent: Path, work: Path, settings: Se
                    autograded=autograded_cells(Path(source_parent) / assignment),
                    others=course_grade_ids(Path(source_parent), exclude=assignment), solution_names=names)
     if references:
-        tpl.references = solution_references(tpl, settings, work)
+        try:
+            tpl.references = solution_references(tpl, settings, work)
+        except ReferenceError_ as e:  # every submission of this batch fails with the reason, none is guessed
+            tpl.reference_error = str(e)
+            print(f"[autograder] {e}", flush=True)
     return tpl
 
 
@@ -159,8 +164,8 @@ def solution_references(tpl: Template, settings: Settings, work: Path) -> dict:
     if res.status == "failed" or lost:
         raise ReferenceError_(
             f"the solution of {tpl.assignment} did not grade cleanly, so submissions have nothing to be compared "
-            f"with: status {res.status}, lost {lost}, flags {res.flags[:3]}, errors "
-            f"{ {g: e for g, e in res.errors.items() if g in lost} }")
+            f"with: status {res.status}, lost {lost}, errors {({g: e for g, e in res.errors.items() if g in lost})}; "
+            + "; ".join(res.flags[:3]))
     refs = compare.references_from(keep)
     missing = sorted(g for g in tpl.autograded if not refs.get(tpl.autograded[g][0], {}).get(g))
     if missing and len(missing) == len(tpl.autograded) and not STRICT:  # TRANSITION: not yet ported
@@ -212,6 +217,8 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
     from .nbg import autograde
 
     t0 = time.monotonic()
+    if tpl.reference_error:
+        return _zero(tpl, student, [INFRA + tpl.reference_error], "failed", True)
     releases = {k: nbformat.from_dict(v) for k, v in tpl.releases.items()}
     try:
         prep = prepare(Path(submission), releases, tpl.others, tpl.assignment)
