@@ -70,6 +70,7 @@ def course_config(root: Path, assignment: str, settings: Settings, *, student: s
     )
     from nbconvert.preprocessors import ClearMetadataPreprocessor
 
+    from .compare import CompareRecords
     from .kernel import GuardedExecute, StderrCounts
 
     c = Config()
@@ -95,7 +96,7 @@ def course_config(root: Path, assignment: str, settings: Settings, *, student: s
     # nbgrader's own list, with the sandboxed, guarded executor in place of Execute, and stderr output of a
     # passing test cell kept as text instead of scoring 0 (a correct answer that prints a warning keeps its points)
     c.Autograde.autograde_preprocessors = [
-        GuardedExecute, StderrCounts, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+        GuardedExecute, StderrCounts, CompareRecords, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
         AssignLatePenalties, CheckCellMetadata,
     ]
     del Execute

@@ -73,6 +73,8 @@ class Template:
     autograded: dict[str, tuple[str, float]]  # grade id -> (notebook id, points) of autograded test cells
     others: dict[str, set[str]] = field(default_factory=dict)  # other assignments of the course -> their grade ids
     solution_names: set[str] = field(default_factory=set)  # names the release's answer cells bind (kernel.py)
+    # what the solution recorded ({notebook: {grade id: {case: record}}}, compare.py); None: this run makes them
+    references: dict | None = None
 
 
 def autograded_cells(source_dir: Path) -> dict[str, tuple[str, float]]:
@@ -89,9 +91,10 @@ def autograded_cells(source_dir: Path) -> dict[str, tuple[str, float]]:
 
 
 def make_template(assignment: str, source_parent: Path, work: Path, settings: Settings,
-                  db: Path | None = None) -> Template:
+                  db: Path | None = None, references: bool = True) -> Template:
     """Run nbgrader generate_assignment once; the gradebook it fills (`db`, default work/gradebook.db: give the
-    instructor's to register the assignment there too) is copied to be every grading job's starting gradebook."""
+    instructor's to register the assignment there too) is copied to be every grading job's starting gradebook.
+    `references`: also load (or make, by grading the solution once) what the solution records (compare.py)."""
     import sqlite3
 
     from .nbg import generate_release
@@ -110,10 +113,64 @@ def make_template(assignment: str, source_parent: Path, work: Path, settings: Se
     names = set().union(*(_names("".join(c["source"]) if isinstance(c["source"], list) else c["source"], bound=True)
                           for nb in releases.values() for c in nb["cells"]
                           if c["cell_type"] == "code" and c.get("metadata", {}).get("nbgrader", {}).get("solution")))
-    return Template(assignment=assignment, source_parent=str(Path(source_parent).resolve()),
-                    db=str(work / "gradebook.db"), releases=releases,
-                    autograded=autograded_cells(Path(source_parent) / assignment),
-                    others=course_grade_ids(Path(source_parent), exclude=assignment), solution_names=names)
+    tpl = Template(assignment=assignment, source_parent=str(Path(source_parent).resolve()),
+                   db=str(work / "gradebook.db"), releases=releases,
+                   autograded=autograded_cells(Path(source_parent) / assignment),
+                   others=course_grade_ids(Path(source_parent), exclude=assignment), solution_names=names)
+    if references:
+        tpl.references = solution_references(tpl, settings, work)
+    return tpl
+
+
+STRICT = False  # TRANSITION (issue 15): True once every assignment records its results
+
+
+class ReferenceError_(RuntimeError):
+    """The solution could not be graded, so there is nothing to compare submissions with."""
+
+
+def solution_references(tpl: Template, settings: Settings, work: Path) -> dict:
+    """What the instructor's solution records for every test cell ({notebook: {grade id: {case: record}}}).
+
+    Made by grading the solution notebook(s) once in a clean sandboxed kernel, like any submission but with
+    nothing to compare with, and cached in compare.cache_dir() per compare.cache_key (the assignment's sources
+    and data, the course package, library versions), so a batch pays for it only when one of those changed.
+    """
+    from . import compare
+    from .source import source_notebooks
+
+    src = Path(tpl.source_parent) / tpl.assignment
+    key = compare.cache_key(src)
+    cached = compare.load_cached(tpl.assignment, key)
+    if cached is not None:
+        return cached
+    t0 = time.monotonic()
+    print(f"[autograder] {tpl.assignment}: grading the solution once to record its results (cached after)",
+          flush=True)
+    sol = work / "w7-reference-solution"
+    sol.mkdir(parents=True, exist_ok=True)
+    for stem, nb in source_notebooks(src).items():
+        nbformat.write(nb, sol / f"{stem}.ipynb")
+    keep = work / "w7-reference-autograded"
+    res = run_batch(tpl, [("w7-reference", str(sol), str(keep))], settings, workers=1)["w7-reference"]
+    lost = [g for g, (a, m) in res.by_grade_id.items() if a < m]
+    if res.status == "failed" or lost:
+        raise ReferenceError_(
+            f"the solution of {tpl.assignment} did not grade cleanly, so submissions have nothing to be compared "
+            f"with: status {res.status}, lost {lost}, flags {res.flags[:3]}, errors "
+            f"{ {g: e for g, e in res.errors.items() if g in lost} }")
+    refs = compare.references_from(keep)
+    missing = sorted(g for g in tpl.autograded if not refs.get(tpl.autograded[g][0], {}).get(g))
+    if missing and len(missing) == len(tpl.autograded) and not STRICT:  # TRANSITION: not yet ported
+        print(f"[autograder] {tpl.assignment}: no test cell records its results; graded the old way", flush=True)
+    elif missing:
+        raise ReferenceError_(f"{tpl.assignment}: test cell(s) {missing} record nothing: every autograded test "
+                              f"cell must hand its results to the grader with week7.checks.record (compare.py)")
+    compare.save_cached(tpl.assignment, key, refs)
+    print(f"[autograder] {tpl.assignment}: solution recorded "
+          f"{sum(len(c) for per in refs.values() for c in per.values())} cases in {time.monotonic() - t0:.1f} s",
+          flush=True)
+    return refs
 
 
 def _zero(tpl: Template, student: str, flags: list[str], status: str, infrastructure: bool = False) -> Result:
@@ -180,8 +237,8 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
         src = Path(tpl.source_parent) / tpl.assignment
         for p in src.rglob("*"):
             rel = p.relative_to(src)
-            if p.is_file() and p.suffix != ".ipynb" and not any(part.startswith(".") or part == "__pycache__"
-                                                                 for part in rel.parts):
+            if p.is_file() and p.suffix not in (".ipynb", ".md") and p.name != "probes.py" and not any(
+                    part.startswith(".") or part == "__pycache__" for part in rel.parts):
                 (box / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(p, box / rel)
         try:
@@ -196,7 +253,9 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
         kernel.CONTEXT.clear()
         kernel.CONTEXT.update(work=str(box), plan=plan if plan.mode != "none" else None, settings=settings,
                               threads=threads, notebook_timeout=settings.notebook_timeout_s, flags=[],
-                              guard=settings.guard, infra=[], solution_names=tpl.solution_names)
+                              guard=settings.guard, infra=[], solution_names=tpl.solution_names,
+                              references=tpl.references, release_sources=_release_sources(tpl),
+                              probe_records=_probes(src, prep.notebooks, plan, settings, threads))
         try:
             autograde(work, tpl.assignment, student, settings)
         except BaseException as e:  # noqa: BLE001 - nbgrader raises NbGraderException and others
@@ -237,6 +296,29 @@ def grade_one(tpl: Template, student: str, submission: str, settings: Settings, 
                  status="failed" if infra else "flagged" if flags else "graded", seconds=time.monotonic() - t0,
                  autograded_dir=keep, gradebook=raw, errors=errors, infrastructure=bool(infra))
     return res
+
+
+def _release_sources(tpl: Template) -> dict[str, dict[str, str]]:
+    """{notebook: {grade id: the student version's source of that test cell}} (compare.visible_cases)."""
+    out: dict[str, dict[str, str]] = {}
+    for stem, nb in tpl.releases.items():
+        for c in nb.get("cells", []):
+            gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if gid:
+                src = c.get("source", "")
+                out.setdefault(stem, {})[gid] = "".join(src) if isinstance(src, list) else src
+    return out
+
+
+def _probes(source_dir: Path, notebooks: dict, plan, settings: Settings, threads: int) -> dict:
+    """Records of the assignment's external probes (probes.py beside the source: autograder/probe.py), per
+    notebook; {} when the assignment has none."""
+    if not (source_dir / "probes.py").is_file():
+        return {}
+    from . import probe
+
+    return {nb_id: probe.run(source_dir, nb, plan=plan if plan.mode != "none" else None, settings=settings,
+                             threads=threads) for nb_id, nb in notebooks.items()}
 
 
 def _worker_init() -> None:

@@ -52,7 +52,7 @@ class Settings:
     file_bytes: int = field(default_factory=lambda: int(_env_float("W7_FILE_BYTES", 256 * 2**20)))  # RLIMIT_FSIZE
     # files never copied from a submission (besides everything that is not one of the assignment's notebooks)
     # "*.md": the MyST sources of solutions/ (autograder/source.py) never go into a release with the notebooks
-    ignore: tuple[str, ...] = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "*.md")
+    ignore: tuple[str, ...] = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "*.md", "probes.py")
     sandbox: str = field(default_factory=lambda: os.environ.get("W7_SANDBOX", "auto"))  # auto | bwrap | unshare | none (none: tests only)
 
     @property
