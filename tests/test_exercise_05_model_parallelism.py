@@ -42,8 +42,8 @@ def test_fixtures_are_in_sync_with_their_script(tmp_path):
 
 
 def test_points_and_cells():
-    """75 points: 65 autograded in one cell per part (each opening with 'Check', ending in asserts, with hidden
-    tests), 10 for four hand-graded answers, each with its own mark scheme."""
+    """75 points: 65 autograded in one cell per part (each opening with 'Check', visible asserts and records,
+    a hidden block of records only), 10 for four hand-graded answers, each with its own mark scheme."""
     nb = load_solution(ASSIGNMENT)
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     auto = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in graded
@@ -63,7 +63,10 @@ def test_points_and_cells():
             assert first.startswith('"""Check '), first
             assert not markers.problems(c.source), (first, markers.problems(c.source))
             assert markers.HIDDEN[0] in c.source and "assert" in markers.visible(c.source), first
-            assert markers.hidden(c.source).strip(), first
+            hidden = markers.hidden(c.source)
+            # the grader compares what the cells record with the solution's records: the hidden block only records
+            assert hidden.count("record(") >= 2 and "assert" not in hidden, first
+            assert markers.visible(c.source).count("record(") >= 1, first
 
 
 def _alive_children() -> set[int]:

@@ -71,8 +71,10 @@ def test_points_and_manual_parts():
         assert meta["locked"] and not meta["solution"] and meta["schema_version"] == 3, gid
         assert c.source.splitlines()[0].startswith('"""Check that'), gid
         visible, hidden = c.source.split("### BEGIN HIDDEN TESTS")
-        assert visible.count("assert") >= 2 and hidden.count("assert") >= 2, gid
-        assert hidden.rstrip().endswith("### END HIDDEN TESTS"), f"{gid} must end with its hidden asserts"
+        # the grader compares what the cells record with the solution's records: the hidden block only records
+        assert visible.count("assert") >= 2 and visible.count("record(") >= 1, gid
+        assert hidden.count("record(") >= 2 and "assert" not in hidden, gid
+        assert hidden.rstrip().endswith("### END HIDDEN TESTS"), f"{gid} must end with its hidden records"
     intro = load_solution(ASSIGNMENT).cells[0].source
     assert "19 points in total: 15 autograded" in intro and "4 for two written answers" in intro
 
