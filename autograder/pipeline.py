@@ -129,9 +129,6 @@ def make_template(assignment: str, source_parent: Path, work: Path, settings: Se
     return tpl
 
 
-STRICT = False  # TRANSITION (issue 15): True once every assignment records its results
-
-
 class ReferenceError_(RuntimeError):
     """The solution could not be graded, so there is nothing to compare submissions with."""
 
@@ -168,9 +165,7 @@ def solution_references(tpl: Template, settings: Settings, work: Path) -> dict:
             + "; ".join(res.flags[:3]))
     refs = compare.references_from(keep)
     missing = sorted(g for g in tpl.autograded if not refs.get(tpl.autograded[g][0], {}).get(g))
-    if missing and len(missing) == len(tpl.autograded) and not STRICT:  # TRANSITION: not yet ported
-        print(f"[autograder] {tpl.assignment}: no test cell records its results; graded the old way", flush=True)
-    elif missing:
+    if missing:
         raise ReferenceError_(f"{tpl.assignment}: test cell(s) {missing} record nothing: every autograded test "
                               f"cell must hand its results to the grader with week7.checks.record (compare.py)")
     compare.save_cached(tpl.assignment, key, refs)
