@@ -34,6 +34,7 @@ from pathlib import Path
 import nbformat
 from nbformat.notebooknode import NotebookNode
 
+from .compare import MIME as RECORD_MIME
 from .markers import HIDDEN, MARK_SCHEME, SOLUTION, between, drop, regions
 from .settings import REPO
 
@@ -178,9 +179,6 @@ def _output_text(o) -> str:
     for v in (o.get("data") or {}).values():
         parts.append(v if isinstance(v, str) else str(v))
     return " ".join(" ".join(parts).split())
-
-
-from .compare import MIME as RECORD_MIME  # noqa: E402
 
 
 def feedback_notebook(nb: NotebookNode, *, secrets: set[str], titles: dict[str, str],

@@ -50,8 +50,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
 from . import sandbox
-
-from .compare import MIME as RECORD_MIME  # noqa: E402
+from .compare import MIME as RECORD_MIME
 
 TRUNCATED = "\n[autograder: output truncated at {n} bytes]\n"
 CONTEXT: dict[str, t.Any] = {}  # set by pipeline.grade_one: work, plan, settings, threads, flags (list)

@@ -123,13 +123,13 @@ def make_template(assignment: str, source_parent: Path, work: Path, settings: Se
     if references:
         try:
             tpl.references = solution_references(tpl, settings, work)
-        except ReferenceError_ as e:  # every submission of this batch fails with the reason, none is guessed
+        except NoReference as e:  # every submission of this batch fails with the reason, none is guessed
             tpl.reference_error = str(e)
             print(f"[autograder] {e}", flush=True)
     return tpl
 
 
-class ReferenceError_(RuntimeError):
+class NoReference(RuntimeError):
     """The solution could not be graded, so there is nothing to compare submissions with."""
 
 
@@ -159,14 +159,14 @@ def solution_references(tpl: Template, settings: Settings, work: Path) -> dict:
     res = run_batch(tpl, [("w7-reference", str(sol), str(keep))], settings, workers=1)["w7-reference"]
     lost = [g for g, (a, m) in res.by_grade_id.items() if a < m]
     if res.status == "failed" or lost:
-        raise ReferenceError_(
+        raise NoReference(
             f"the solution of {tpl.assignment} did not grade cleanly, so submissions have nothing to be compared "
             f"with: status {res.status}, lost {lost}, errors {({g: e for g, e in res.errors.items() if g in lost})}; "
             + "; ".join(res.flags[:3]))
     refs = compare.references_from(keep)
     missing = sorted(g for g in tpl.autograded if not refs.get(tpl.autograded[g][0], {}).get(g))
     if missing:
-        raise ReferenceError_(f"{tpl.assignment}: test cell(s) {missing} record nothing: every autograded test "
+        raise NoReference(f"{tpl.assignment}: test cell(s) {missing} record nothing: every autograded test "
                               f"cell must hand its results to the grader with week7.checks.record (compare.py)")
     compare.save_cached(tpl.assignment, key, refs)
     tpl.reference_result = res
